@@ -1,0 +1,35 @@
+/**
+ * @kv/raft — the Raft consensus algorithm as a pure, deterministic state
+ * machine ({@link RawNode}), with the storage it reads from.
+ *
+ * @packageDocumentation
+ */
+export { RawNode, type RaftStatus, type ProgressStatus } from './raw-node.js';
+export { validateConfig, type RaftConfig, type ResolvedRaftConfig } from './config.js';
+export { MemoryStorage, type Storage } from './storage.js';
+export { RaftError, InvariantError, isRaftError, type RaftErrorCode } from './errors.js';
+export { seededRandom, type RandomSource } from './random.js';
+export { silentLogger, type RaftLogger } from './logger.js';
+export {
+  EntryType,
+  MessageType,
+  StateType,
+  ProgressState,
+  NONE,
+  EMPTY_HARD_STATE,
+  ENTRY_OVERHEAD_BYTES,
+  entrySize,
+  type Entry,
+  type Message,
+  type HardState,
+  type SoftState,
+  type ConfState,
+  type Snapshot,
+  type SnapshotMetadata,
+  type Ready,
+  type ReadState,
+  type Term,
+  type Index,
+  type NodeId,
+} from './types.js';
+export { describeMessage, describeEntry, describeReady } from './describe.js';
