@@ -19,10 +19,15 @@ export enum VoteResult {
 export function committedIndex(voters: readonly NodeId[], acked: (id: NodeId) => Index | undefined): Index {
   const n = voters.length;
   if (n === 0) return Infinity;
-  // Small clusters are the common case: avoid allocating for n <= 7.
+  // Insertion sort: clusters are small (3–7 voters), where it beats
+  // Array.prototype.sort with a comparator by a wide margin.
   const srt: number[] = new Array(n);
-  for (let i = 0; i < n; i++) srt[i] = acked(voters[i]) ?? 0;
-  srt.sort((a, b) => a - b);
+  for (let i = 0; i < n; i++) {
+    const v = acked(voters[i]) ?? 0;
+    let j = i - 1;
+    for (; j >= 0 && srt[j] > v; j--) srt[j + 1] = srt[j];
+    srt[j + 1] = v;
+  }
   // With n voters a quorum is floor(n/2)+1; in ascending order the highest
   // index reached by that many is at position n - quorum.
   return srt[n - (Math.floor(n / 2) + 1)];

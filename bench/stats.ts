@@ -1,0 +1,37 @@
+/** Shared helpers for benchmarks: percentiles, memory, and the output line. */
+
+/** One measurement, printed as one JSON line on stdout (DESIGN.md's format). */
+export interface Measurement {
+  name: string;
+  ops_per_s?: number;
+  p50_ms?: number;
+  p99_ms?: number;
+  rss_mb?: number;
+  [extra: string]: unknown;
+}
+
+/** The p-th percentile (0–100) of `xs`, by nearest rank; NaN when empty. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[rank];
+}
+
+export function rssMb(): number {
+  return round(process.memoryUsage().rss / (1024 * 1024), 1);
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Prints a measurement to stdout. Progress and notes go to stderr. */
+export function emit(m: Measurement): void {
+  process.stdout.write(JSON.stringify(m) + '\n');
+}
+
+export function progress(msg: string): void {
+  process.stderr.write(msg + '\n');
+}
