@@ -19,4 +19,4 @@ export {
   type ScriptBlock,
   type ScriptCommand,
 } from './script/parser.js';
-export { runScript, runScriptFile, type ScriptHandler } from './script/runner.js';
+export { runScript, runScriptFile, type ScriptHandler, type ScriptRun, type BlockResult } from './script/runner.js';
