@@ -73,8 +73,11 @@ export class Raft {
   msgs: Message[] = [];
   /** Read states waiting to be handed out once applied covers them. */
   readStates: ReadState[] = [];
-  /** Peers the leader should send appends to before the next Ready (lazy batching). */
-  readonly needAppend = new Set<NodeId>();
+  /**
+   * Peers the leader should send appends to before the next Ready (lazy
+   * batching), and whether the first one goes even without entries.
+   */
+  private readonly needAppend = new Map<NodeId, boolean>();
 
   /**
    * Ticks since the last election timeout reset (leaders: since the last
@@ -128,7 +131,15 @@ export class Raft {
     const { hardState, confState } = c.storage.initialState();
     this.trk.applyConfState(confState, this.log.lastIndex());
     if (!hardStateEqual(hardState, { term: 0, vote: NONE, commit: 0 })) this.loadState(hardState);
-    if (c.applied > 0) this.log.appliedTo(c.applied);
+    if (c.applied > 0) {
+      if (c.applied > this.log.committed) {
+        throw new RaftError(
+          'RAFT_INVALID_CONFIG',
+          `applied (${c.applied}) is past the stored commit index (${this.log.committed}); the state machine cannot be ahead of the log`,
+        );
+      }
+      if (c.applied >= this.log.applied) this.log.appliedTo(c.applied);
+    }
     this.becomeFollower(this.term, NONE);
 
     this.logger.info(
@@ -233,9 +244,19 @@ export class Raft {
     return true;
   }
 
+  /**
+   * Asks for an append to `to`, built lazily at the next Ready. With
+   * `sendIfEmpty`, one goes even when there are no new entries: it makes a
+   * follower whose appends were lost reject, which restarts its flow.
+   */
+  requestAppend(to: NodeId, opts: { sendIfEmpty: boolean }): void {
+    if (to === this.id) return;
+    this.needAppend.set(to, opts.sendIfEmpty || this.needAppend.get(to) === true);
+  }
+
   /** Asks for appends to every follower; built lazily at the next Ready. */
   bcastAppend(): void {
-    for (const id of this.trk.progress.keys()) if (id !== this.id) this.needAppend.add(id);
+    for (const id of this.trk.progress.keys()) this.requestAppend(id, { sendIfEmpty: false });
   }
 
   /**
@@ -246,12 +267,13 @@ export class Raft {
   flushAppends(): void {
     if (this.needAppend.size === 0) return;
     if (this.state === StateType.Leader) {
-      for (const id of this.needAppend) {
+      for (const [id, sendIfEmpty] of this.needAppend) {
         const pr = this.trk.progress.get(id);
         if (!pr) continue;
-        // The first message carries the commit index if the follower has
-        // not been told it yet; the rest fill the pipeline.
-        this.maybeSendAppend(id, pr.sentCommit < this.log.committed);
+        // The first message goes even if empty when asked to, or to carry
+        // a commit index the follower has not been told; the rest fill the
+        // pipeline.
+        this.maybeSendAppend(id, sendIfEmpty || pr.sentCommit < this.log.committed);
         while (this.maybeSendAppend(id, false)) {
           /* keep filling the inflight window */
         }

@@ -237,8 +237,13 @@ export class RawNode {
 
     const messages = r.msgs;
     r.msgs = [];
+    // A snapshot counts: the append response that acknowledges it promises
+    // it is durable.
     const mustSync =
-      entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
+      entries.length > 0 ||
+      snapshot !== undefined ||
+      hs.term !== this.prevHardState.term ||
+      hs.vote !== this.prevHardState.vote;
 
     const last = entries.length > 0 ? entries[entries.length - 1] : undefined;
     this.handed = {
@@ -350,5 +355,24 @@ function validateMessage(m: Message): void {
       prev = e.index;
     }
   }
-  if (m.type === MessageType.MsgSnap && (typeof m.snapshot !== 'object' || m.snapshot === null)) invalid(m, 'MsgSnap needs a snapshot');
+  if (m.type === MessageType.MsgSnap) validateSnapshot(m);
+}
+
+function isIdList(v: unknown): boolean {
+  return Array.isArray(v) && v.every((id) => typeof id === 'string' && id !== NONE);
+}
+
+function validateSnapshot(m: Message): void {
+  const s = m.snapshot as unknown;
+  if (typeof s !== 'object' || s === null) invalid(m, 'MsgSnap needs a snapshot');
+  const snap = s as { data?: unknown; metadata?: { index?: unknown; term?: unknown; confState?: { voters?: unknown; learners?: unknown } } };
+  if (!(snap.data instanceof Uint8Array)) invalid(m, 'snapshot data must be bytes');
+  const md = snap.metadata;
+  if (typeof md !== 'object' || md === null) invalid(m, 'snapshot needs metadata');
+  if (!isIndex(md.index) || !isIndex(md.term) || md.index === 0) invalid(m, 'snapshot index and term must be integers, index > 0');
+  if ((md.term as number) > m.term) invalid(m, `snapshot term ${String(md.term)} is past the message term ${m.term}`);
+  const cs = md.confState;
+  if (typeof cs !== 'object' || cs === null || !isIdList(cs.voters) || !isIdList(cs.learners)) {
+    invalid(m, 'snapshot confState needs voters and learners as lists of IDs');
+  }
 }

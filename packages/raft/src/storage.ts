@@ -141,6 +141,7 @@ export class MemoryStorage implements Storage {
     }
     assert(i <= this.lastIndex(), () => `snapshot index ${i} is beyond last index ${this.lastIndex()}`);
     const offset = this.ents[0].index;
+    if (i < offset) throw new RaftError('RAFT_COMPACTED', `snapshot index ${i} is compacted (first index ${offset + 1})`);
     this.snap = { data, metadata: { index: i, term: this.ents[i - offset].term, confState } };
     return this.snap;
   }

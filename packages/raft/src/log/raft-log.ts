@@ -234,6 +234,8 @@ export class RaftLog {
       if (out.length < Math.min(hi, uoff) - lo) return out;
     }
     if (hi > uoff) {
+      // The storage's array is not ours to grow: copy before appending.
+      if (out.length > 0) out = out.slice();
       const from = Math.max(lo, uoff);
       let size = 0;
       for (const e of out) size += entrySize(e);

@@ -47,7 +47,7 @@ export function stepLeader(r: Raft, m: Message): void {
         }
         if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
           if (pr.state === ProgressState.Replicate) pr.becomeProbe();
-          r.needAppend.add(m.from);
+          r.requestAppend(m.from, { sendIfEmpty: false });
         }
         return;
       }
@@ -68,7 +68,7 @@ export function stepLeader(r: Raft, m: Message): void {
         r.releasePendingReadIndexMessages();
         r.bcastAppend();
       } else if (oldPaused || pr.match < r.log.lastIndex()) {
-        r.needAppend.add(m.from);
+        r.requestAppend(m.from, { sendIfEmpty: false });
       }
       if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {
         r.logger.info(`${r.id} sent MsgTimeoutNow to ${m.from} after received MsgAppResp`);
@@ -82,7 +82,11 @@ export function stepLeader(r: Raft, m: Message): void {
       // If the whole window was lost, acks never come back: free a slot so
       // the next append can go, and its rejection resets the flow.
       if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
-      if (pr.match < r.log.lastIndex() || pr.sentCommit < r.log.committed) r.needAppend.add(m.from);
+      // A follower behind our log gets an append even if we think we sent
+      // it everything: the appends may have been lost (Replicate moves
+      // `next` optimistically), and only its rejection resets the flow.
+      if (pr.match < r.log.lastIndex()) r.requestAppend(m.from, { sendIfEmpty: true });
+      else if (pr.sentCommit < r.log.committed) r.requestAppend(m.from, { sendIfEmpty: false });
       if (m.context === undefined || r.readOnly.size === 0) return;
       const acks = r.readOnly.recvAck(m.from, m.context);
       if (!acks || !r.hasQuorum(acks)) return;
@@ -135,7 +139,7 @@ export function stepLeader(r: Raft, m: Message): void {
         r.sendTimeoutNow(transferee);
         r.logger.info(`${r.id} sends MsgTimeoutNow to ${transferee} immediately as ${transferee} already has up-to-date log`);
       } else {
-        r.needAppend.add(transferee);
+        r.requestAppend(transferee, { sendIfEmpty: false });
       }
       return;
     }

@@ -1,6 +1,6 @@
 import { argInt, argValues, commandError, type ScriptCommand } from '../script/parser.js';
 import type { RaftConfig } from '../../config.js';
-import { seededRandom } from '../../random.js';
+import { hashString, seededRandom } from '../../random.js';
 import { RawNode } from '../../raw-node.js';
 import { MemoryStorage } from '../../storage.js';
 import { EntryType, NONE, type ConfState, type Entry } from '../../types.js';
@@ -32,7 +32,8 @@ const KEYS = [
  * one of the new IDs is written into its storage, after that snapshot, before
  * the RawNode is created. `check-quorum` and `pre-vote` take `=false`, or
  * stand alone for true; both default to the core's default (on).
- * The election jitter of node `id` comes from `seededRandom(Number(id))`.
+ * The election jitter of node `id` comes from `seededRandom(hashString(id))`,
+ * a fixed seed per node (the same the core would pick by default).
  *
  * @example
  * ```
@@ -75,7 +76,7 @@ export function addNodes(env: InteractionEnv, cmd: ScriptCommand): void {
       preVote: boolArg(cmd, 'pre-vote', true),
       electionTick: argInt(cmd, 'election-tick', 10),
       heartbeatTick: argInt(cmd, 'heartbeat-tick', 1),
-      random: seededRandom(Number(id)),
+      random: seededRandom(hashString(id)),
       logger: env.loggerFor(),
     };
     if (index > 0) config.applied = index;

@@ -13,7 +13,7 @@ export function positional(cmd: ScriptCommand): string[] {
 /** Throws on any `key=` argument not in `allowed`, so a typo fails loudly instead of being ignored. */
 export function onlyKeys(cmd: ScriptCommand, allowed: readonly string[]): void {
   for (const a of cmd.args) {
-    if (a.values.length > 0 && !allowed.includes(a.key)) {
+    if (a.values.length > 0 && !a.key.startsWith('(') && !allowed.includes(a.key)) {
       throw commandError(cmd, `unknown argument ${a.key}= (known: ${allowed.join(', ') || 'none'})`);
     }
   }

@@ -5,7 +5,7 @@
  *
  * @remarks
  * Nothing here is asynchronous and nothing is random except each node's
- * election jitter, which comes from `seededRandom(Number(id))`: the same
+ * election jitter, which comes from `seededRandom(hashString(id))`: the same
  * script prints the same transcript on every run.
  */
 import type { ScriptCommand } from '../script/parser.js';

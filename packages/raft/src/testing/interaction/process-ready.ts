@@ -8,10 +8,12 @@ import type { InteractionEnv, InteractionNode } from './env.js';
  *
  * 1. persist the HardState, then the snapshot, then the entries to the
  *    node's MemoryStorage;
- * 2. move the messages to their recipients' inboxes (a message across a
- *    partition, or to a node that does not exist, is dropped and printed as
- *    such);
- * 3. record the snapshot and committed entries as applied;
+ * 2. move the messages to their recipients' inboxes; a message to a node
+ *    that does not exist is dropped and printed, and messages across a
+ *    partition are dropped and summed up per sender and recipient
+ *    (`dropped (partition): 1->2 x3, 1->3 x3`), as the Ready already lists
+ *    them;
+ * 3. record the committed entries as applied (the state machine);
  * 4. advance.
  *
  * @remarks
@@ -60,17 +62,24 @@ export function handleReady(env: InteractionEnv, node: InteractionNode): boolean
 
   // 2. Then send. Frozen, so a core that mutates a message it handed out
   //    fails loudly in the transcript.
+  const cut = new Map<string, number>(); // "from->to" → messages dropped by the partition
   for (const m of rd.messages) {
     const to = env.nodes.get(m.to);
     if (!to) {
       env.print(`dropped (no node ${m.to || 'None'}): ${describeMessage(m)}`);
     } else if (!env.connected(m.from, m.to)) {
-      env.print(`dropped (partition): ${describeMessage(m)}`);
+      const pair = `${m.from}->${m.to}`;
+      cut.set(pair, (cut.get(pair) ?? 0) + 1);
     } else {
       for (const e of m.entries) Object.freeze(e);
       Object.freeze(m.entries);
       to.inbox.push(Object.freeze(m));
     }
+  }
+  if (cut.size > 0) {
+    // The Ready above lists each message; say which never left, per pair.
+    const pairs = [...cut].map(([pair, n]) => (n === 1 ? pair : `${pair} x${n}`));
+    env.print(`dropped (partition): ${pairs.join(', ')}`);
   }
 
   // 3. Apply.
