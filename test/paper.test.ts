@@ -752,7 +752,7 @@ describe('§5.2–§5.4.3 Safety properties under random faults (Figure 3)', () 
           try {
             net.propose(id, `p${step}`);
           } catch (e) {
-            if ((e as { code?: string }).code !== 'RAFT_PROPOSAL_DROPPED') throw e;
+            if ((e as { code?: string }).code !== 'RAFT_NO_LEADER') throw e;
           }
           break;
         case 'deliver': {

@@ -11,8 +11,15 @@
 
 /** Stable codes of {@link RaftError}. Each is documented in the package README. */
 export type RaftErrorCode =
+  | 'RAFT_NO_LEADER'
+  | 'RAFT_NOT_LEADER'
+  | 'RAFT_TRANSFER_IN_PROGRESS'
+  | 'RAFT_CONF_CHANGE_PENDING'
+  | 'RAFT_CONF_CHANGE_INVALID'
   | 'RAFT_PROPOSAL_DROPPED'
-  | 'RAFT_READ_DROPPED'
+  | 'RAFT_TIMEOUT'
+  | 'RAFT_STOPPED'
+  | 'RAFT_REMOVED'
   | 'RAFT_COMPACTED'
   | 'RAFT_UNAVAILABLE'
   | 'RAFT_SNAPSHOT_OUT_OF_DATE'

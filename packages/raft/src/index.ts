@@ -10,7 +10,11 @@ export { MemoryStorage, type Storage } from './storage.js';
 export { RaftError, InvariantError, isRaftError, type RaftErrorCode } from './errors.js';
 export { seededRandom, type RandomSource } from './random.js';
 export { silentLogger, type RaftLogger } from './logger.js';
+export { encodeConfChange, decodeConfChange } from './confchange/codec.js';
+export { changeConfig, type ChangeResult } from './confchange/changer.js';
 export {
+  ConfChangeType,
+  type ConfChange,
   EntryType,
   MessageType,
   StateType,

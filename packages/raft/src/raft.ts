@@ -1,5 +1,6 @@
 import { validateConfig, type RaftConfig } from './config.js';
-import { RaftError, assert } from './errors.js';
+import { RaftError, assert, type RaftErrorCode } from './errors.js';
+import { changeConfig } from './confchange/changer.js';
 import { RaftLog } from './log/raft-log.js';
 import type { RaftLogger } from './logger.js';
 import { VoteResult, voteResult } from './quorum/majority.js';
@@ -11,6 +12,7 @@ import { stepFollower } from './step/follower.js';
 import { stepLeader } from './step/leader.js';
 import { ProgressTracker } from './tracker/progress-tracker.js';
 import {
+  ConfChangeType,
   EntryType,
   MessageType,
   NONE,
@@ -20,6 +22,8 @@ import {
   hardStateEqual,
   message,
   voteRespType,
+  type ConfChange,
+  type ConfState,
   type Entry,
   type HardState,
   type Index,
@@ -726,15 +730,46 @@ export class Raft {
    * Drops a proposal. A local caller learns why through the exception; a
    * forwarded one is only logged (the forwarding node's caller times out).
    */
-  dropProposal(m: Message, reason: string): void {
+  dropProposal(m: Message, code: RaftErrorCode, reason: string): void {
     this.logger.info(`${this.id} dropped proposal: ${reason}`);
-    if (m.from === NONE || m.from === this.id) throw new RaftError('RAFT_PROPOSAL_DROPPED', `proposal dropped: ${reason}`);
+    if (m.from === NONE || m.from === this.id) throw new RaftError(code, `proposal dropped: ${reason}`);
   }
 
   /** Drops a read request; a local caller learns why through the exception. */
-  dropRead(m: Message, reason: string): void {
+  dropRead(m: Message, code: RaftErrorCode, reason: string): void {
     this.logger.info(`${this.id} dropped read index request: ${reason}`);
-    if (m.from === NONE || m.from === this.id) throw new RaftError('RAFT_READ_DROPPED', `read index request dropped: ${reason}`);
+    if (m.from === NONE || m.from === this.id) throw new RaftError(code, `read index request dropped: ${reason}`);
+  }
+
+  /**
+   * Applies a committed membership change (see {@link changeConfig}) and
+   * returns the configuration now in force. A refused change leaves the
+   * configuration as it was, on every member alike.
+   */
+  applyConfChange(cc: ConfChange): ConfState {
+    const res = changeConfig(this.trk.confState(), cc);
+    if ('refused' in res) {
+      this.logger.warn(`${this.id} ignored conf change ${ConfChangeType[cc.type]} ${cc.nodeId}: ${res.refused}`);
+      return this.trk.confState();
+    }
+    const cs = res.confState;
+    this.logger.info(`${this.id} switched to configuration voters=(${cs.voters.join(' ')}) learners=(${cs.learners.join(' ')})`);
+    this.trk.setConfig(cs, this.log.lastIndex());
+    if (this.state !== StateType.Leader) return cs;
+
+    const self = this.trk.progress.get(this.id);
+    if (!self || self.isLearner) {
+      // The leader applied its own removal: it has committed the change (so
+      // the new configuration has it), and steps aside for a member of it.
+      this.logger.info(`${this.id} stepped down: removed from the configuration at term ${this.term}`);
+      this.becomeFollower(this.term, NONE);
+      return cs;
+    }
+    if (this.leadTransferee !== NONE && !this.trk.progress.has(this.leadTransferee)) this.abortLeaderTransfer();
+    // A smaller quorum may commit more now; new members need the log.
+    if (this.maybeCommit()) this.releasePendingReadIndexMessages();
+    this.bcastAppend();
+    return cs;
   }
 
   /** The replication state of a follower, for status and tests. */

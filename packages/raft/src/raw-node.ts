@@ -2,6 +2,7 @@ import type { RaftConfig } from './config.js';
 import { InvariantError, RaftError, assert } from './errors.js';
 import { Raft } from './raft.js';
 import { describeState } from './describe.js';
+import { encodeConfChange } from './confchange/codec.js';
 import {
   EntryType,
   MessageType,
@@ -12,6 +13,8 @@ import {
   isLocalMessage,
   isResponseMessage,
   message,
+  type ConfChange,
+  type ConfState,
   type Entry,
   type HardState,
   type Index,
@@ -119,8 +122,10 @@ export class RawNode {
    * committed: the host learns the outcome when the entry comes back in
    * `committedEntries` (or sees it replaced by a new leader's entry).
    *
-   * @throws RaftError `RAFT_PROPOSAL_DROPPED` when there is no leader, a
-   * leadership transfer is in progress, or forwarding is disabled.
+   * @throws RaftError `RAFT_NO_LEADER` when no leader is known,
+   * `RAFT_NOT_LEADER` when this follower may not forward (forwarding
+   * disabled) or this leader is no longer a member,
+   * `RAFT_TRANSFER_IN_PROGRESS` during a leadership transfer.
    */
   propose(data: Uint8Array): void {
     this.raft.step(
@@ -132,7 +137,7 @@ export class RawNode {
    * Proposes several entries at once (one message, one append): the fast
    * path for a host batching its callers.
    *
-   * @throws RaftError `RAFT_PROPOSAL_DROPPED` as {@link RawNode.propose}.
+   * @throws RaftError as {@link RawNode.propose}.
    */
   proposeBatch(datas: readonly Uint8Array[]): void {
     if (datas.length === 0) return;
@@ -146,10 +151,49 @@ export class RawNode {
    * with this `ctx` comes out of a later Ready, no earlier than the Ready
    * whose applied entries reach its index.
    *
-   * @throws RaftError `RAFT_READ_DROPPED` when there is no leader to ask.
+   * @throws RaftError `RAFT_NO_LEADER` when there is no leader to ask.
    */
   readIndex(ctx: Uint8Array): void {
     this.raft.step(message({ type: MessageType.MsgReadIndex, from: this.raft.id, context: ctx }));
+  }
+
+  /**
+   * Proposes a membership change. It takes effect on each member when the
+   * host applies the committed entry and calls {@link RawNode.applyConfChange}.
+   *
+   * @remarks
+   * Changes go one at a time: a new one is refused until the previous one
+   * is applied.
+   *
+   * @throws RaftError as {@link RawNode.propose}, and on the leader
+   * `RAFT_CONF_CHANGE_PENDING` while a change is pending or
+   * `RAFT_CONF_CHANGE_INVALID` for a change that cannot apply (adding a
+   * voter twice, removing a non-member or the last voter, demoting a voter).
+   */
+  proposeConfChange(cc: ConfChange): void {
+    const data = encodeConfChange(cc);
+    this.raft.step(
+      message({ type: MessageType.MsgProp, from: this.raft.id, entries: [{ term: 0, index: 0, type: EntryType.ConfChange, data }] }),
+    );
+  }
+
+  /**
+   * Applies a committed membership change; the host calls it when it
+   * applies an {@link EntryType.ConfChange} entry (decode its data with
+   * `decodeConfChange`). Returns the configuration now in force, which the
+   * host records with its next snapshot. A change that cannot apply is a
+   * no-op on every member alike.
+   *
+   * @remarks
+   * A leader that applies its own removal steps down.
+   */
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.raft.applyConfChange(cc);
+  }
+
+  /** The membership in force now. */
+  confState(): ConfState {
+    return this.raft.trk.confState();
   }
 
   /**

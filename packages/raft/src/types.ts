@@ -61,6 +61,33 @@ export enum MessageType {
   MsgReadIndexResp = 16,
   MsgPreVote = 17,
   MsgPreVoteResp = 18,
+  /**
+   * Driver to driver, never stepped into the core: "you were removed from
+   * the cluster". A member answers messages from a removed ID with it, so
+   * the removed node learns of its removal even if it missed the commit.
+   */
+  MsgRemoved = 19,
+}
+
+/** Kinds of membership change. Pinned wire values. */
+export enum ConfChangeType {
+  /** Add a voter, or promote a learner to voter. */
+  AddNode = 0,
+  RemoveNode = 1,
+  /** Add a non-voting member that receives the log. */
+  AddLearnerNode = 2,
+}
+
+/**
+ * One membership change, carried by an {@link EntryType.ConfChange} entry.
+ * Changes are made one at a time and take effect when the entry is
+ * applied (see `RawNode.applyConfChange`).
+ */
+export interface ConfChange {
+  readonly type: ConfChangeType;
+  readonly nodeId: NodeId;
+  /** Opaque bytes for the host, e.g. the new member's name and URLs. */
+  readonly context?: Uint8Array;
 }
 
 /**
@@ -215,7 +242,8 @@ export function isLocalMessage(t: MessageType): boolean {
     t === MessageType.MsgBeat ||
     t === MessageType.MsgUnreachable ||
     t === MessageType.MsgSnapStatus ||
-    t === MessageType.MsgCheckQuorum
+    t === MessageType.MsgCheckQuorum ||
+    t === MessageType.MsgRemoved
   );
 }
 

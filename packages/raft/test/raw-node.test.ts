@@ -205,35 +205,35 @@ describe('RawNode.step refusals', () => {
 });
 
 describe('RawNode without a leader', () => {
-  test('propose on a follower with no leader throws RAFT_PROPOSAL_DROPPED', () => {
+  test('propose on a follower with no leader throws RAFT_NO_LEADER', () => {
     const { node } = member('1', ['1', '2', '3']);
-    throwsCode(() => node.propose(enc('x')), 'RAFT_PROPOSAL_DROPPED');
+    throwsCode(() => node.propose(enc('x')), 'RAFT_NO_LEADER');
     assert.equal(node.status().lastIndex, 0);
   });
 
-  test('propose on a candidate throws RAFT_PROPOSAL_DROPPED', () => {
+  test('propose on a candidate throws RAFT_NO_LEADER', () => {
     const m = member('1', ['1', '2', '3']);
     m.node.campaign();
     drain(m);
-    throwsCode(() => m.node.propose(enc('x')), 'RAFT_PROPOSAL_DROPPED');
-    throwsCode(() => m.node.proposeBatch([enc('x'), enc('y')]), 'RAFT_PROPOSAL_DROPPED');
+    throwsCode(() => m.node.propose(enc('x')), 'RAFT_NO_LEADER');
+    throwsCode(() => m.node.proposeBatch([enc('x'), enc('y')]), 'RAFT_NO_LEADER');
   });
 
-  test('readIndex on a follower with no leader throws RAFT_READ_DROPPED', () => {
+  test('readIndex on a follower with no leader throws RAFT_NO_LEADER', () => {
     const { node } = member('1', ['1', '2', '3']);
-    throwsCode(() => node.readIndex(enc('r1')), 'RAFT_READ_DROPPED');
+    throwsCode(() => node.readIndex(enc('r1')), 'RAFT_NO_LEADER');
   });
 
-  test('readIndex on a candidate throws RAFT_READ_DROPPED', () => {
+  test('readIndex on a candidate throws RAFT_NO_LEADER', () => {
     const m = member('1', ['1', '2', '3']);
     m.node.campaign();
     drain(m);
-    throwsCode(() => m.node.readIndex(enc('r1')), 'RAFT_READ_DROPPED');
+    throwsCode(() => m.node.readIndex(enc('r1')), 'RAFT_NO_LEADER');
   });
 
-  test('propose on a follower with forwarding disabled throws RAFT_PROPOSAL_DROPPED even with a leader', () => {
+  test('propose on a follower with forwarding disabled throws RAFT_NOT_LEADER even with a leader', () => {
     const ms = threeWithLeader({ disableProposalForwarding: true });
-    throwsCode(() => ms.get('2')!.node.propose(enc('x')), 'RAFT_PROPOSAL_DROPPED');
+    throwsCode(() => ms.get('2')!.node.propose(enc('x')), 'RAFT_NOT_LEADER');
   });
 
   test('propose on a follower with a leader forwards a MsgProp to the leader', () => {

@@ -10,9 +10,9 @@ export function stepCandidate(r: Raft, m: Message): void {
   const myVoteRespType = r.state === StateType.PreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp;
   switch (m.type) {
     case MessageType.MsgProp:
-      return r.dropProposal(m, `no leader at term ${r.term}`);
+      return r.dropProposal(m, 'RAFT_NO_LEADER', `no leader at term ${r.term}`);
     case MessageType.MsgReadIndex:
-      return r.dropRead(m, `no leader at term ${r.term}`);
+      return r.dropRead(m, 'RAFT_NO_LEADER', `no leader at term ${r.term}`);
     case MessageType.MsgApp:
       // A leader exists at our term (we lost the election).
       r.becomeFollower(m.term, m.from);

@@ -6,9 +6,9 @@ import { MessageType, NONE, type Message } from '../types.js';
 export function stepFollower(r: Raft, m: Message): void {
   switch (m.type) {
     case MessageType.MsgProp:
-      if (r.lead === NONE) return r.dropProposal(m, `no leader at term ${r.term}`);
+      if (r.lead === NONE) return r.dropProposal(m, 'RAFT_NO_LEADER', `no leader at term ${r.term}`);
       if (r.disableProposalForwarding) {
-        return r.dropProposal(m, `not leader at term ${r.term} and proposal forwarding is disabled`);
+        return r.dropProposal(m, 'RAFT_NOT_LEADER', `not leader at term ${r.term} and proposal forwarding is disabled`);
       }
       // Copy: a stepped message is never mutated.
       r.send({ ...m, to: r.lead });
@@ -42,7 +42,7 @@ export function stepFollower(r: Raft, m: Message): void {
       r.hup(CampaignType.Transfer);
       return;
     case MessageType.MsgReadIndex:
-      if (r.lead === NONE) return r.dropRead(m, `no leader at term ${r.term}`);
+      if (r.lead === NONE) return r.dropRead(m, 'RAFT_NO_LEADER', `no leader at term ${r.term}`);
       r.send({ ...m, to: r.lead });
       return;
     case MessageType.MsgReadIndexResp:

@@ -1,4 +1,6 @@
-import { InvariantError } from '../errors.js';
+import { InvariantError, RaftError } from '../errors.js';
+import { changeConfig } from '../confchange/changer.js';
+import { decodeConfChange } from '../confchange/codec.js';
 import type { Raft } from '../raft.js';
 import { EntryType, MessageType, NONE, ProgressState, type Message } from '../types.js';
 
@@ -151,24 +153,43 @@ export function stepLeader(r: Raft, m: Message): void {
 function stepProposal(r: Raft, m: Message): void {
   if (m.entries.length === 0) throw new InvariantError(`${r.id} stepped empty MsgProp`);
   if (!r.trk.progress.has(r.id)) {
-    return r.dropProposal(m, `${r.id} is not a member of the cluster`);
+    return r.dropProposal(m, 'RAFT_NOT_LEADER', `${r.id} is not a member of the cluster`);
   }
   if (r.leadTransferee !== NONE) {
-    return r.dropProposal(m, `leadership transfer to ${r.leadTransferee} is in progress`);
+    return r.dropProposal(m, 'RAFT_TRANSFER_IN_PROGRESS', `leadership transfer to ${r.leadTransferee} is in progress`);
   }
-  if (m.entries.some((e) => e.type === EntryType.ConfChange)) {
+  let confChanges = 0;
+  for (const e of m.entries) {
+    if (e.type !== EntryType.ConfChange) continue;
+    if (++confChanges > 1) {
+      return r.dropProposal(m, 'RAFT_CONF_CHANGE_PENDING', 'only one configuration change may be proposed at a time');
+    }
+    // One change at a time: the previous one must be applied first, so
+    // every change is judged against the configuration it will meet.
     if (r.pendingConfIndex > r.log.applied) {
       return r.dropProposal(
         m,
+        'RAFT_CONF_CHANGE_PENDING',
         `a configuration change is already pending (index ${r.pendingConfIndex} > applied ${r.log.applied})`,
       );
     }
+    let refused: string | undefined;
+    try {
+      const res = changeConfig(r.trk.confState(), decodeConfChange(e.data));
+      if ('refused' in res) refused = res.refused;
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      refused = err.message;
+    }
+    if (refused !== undefined) return r.dropProposal(m, 'RAFT_CONF_CHANGE_INVALID', refused);
   }
   r.appendEntry(m.entries);
-  for (let i = m.entries.length - 1; i >= 0; i--) {
-    if (m.entries[i].type === EntryType.ConfChange) {
-      r.pendingConfIndex = r.log.lastIndex() - (m.entries.length - 1 - i);
-      break;
+  if (confChanges > 0) {
+    for (let i = m.entries.length - 1; i >= 0; i--) {
+      if (m.entries[i].type === EntryType.ConfChange) {
+        r.pendingConfIndex = r.log.lastIndex() - (m.entries.length - 1 - i);
+        break;
+      }
     }
   }
   r.bcastAppend();

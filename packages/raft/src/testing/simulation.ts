@@ -68,6 +68,18 @@ export class SimulationFailure extends Error {
   }
 }
 
+/** Whether `e` is a proposal or read the core refused (as opposed to a bug). */
+function isRefusal(e: unknown): e is RaftError {
+  return (
+    e instanceof RaftError &&
+    (e.code === 'RAFT_NO_LEADER' ||
+      e.code === 'RAFT_NOT_LEADER' ||
+      e.code === 'RAFT_TRANSFER_IN_PROGRESS' ||
+      e.code === 'RAFT_CONF_CHANGE_PENDING' ||
+      e.code === 'RAFT_CONF_CHANGE_INVALID')
+  );
+}
+
 interface InFlight {
   readonly m: Message;
   readonly at: number;
@@ -198,7 +210,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
         cluster.get(id).node.propose(data);
         note(`propose ${id} p${clientSeq}`);
       } catch (e) {
-        if (!(e instanceof RaftError) || e.code !== 'RAFT_PROPOSAL_DROPPED') throw e;
+        if (!isRefusal(e)) throw e;
         stats.rejected++;
         note(`propose ${id} p${clientSeq} -> ${e.code}`);
       }
@@ -213,7 +225,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
         stats.reads++;
         note(`read-index ${id} ${ctx}`);
       } catch (e) {
-        if (!(e instanceof RaftError) || e.code !== 'RAFT_READ_DROPPED') throw e;
+        if (!isRefusal(e)) throw e;
         note(`read-index ${id} ${ctx} -> ${e.code}`);
       }
       ready(id);

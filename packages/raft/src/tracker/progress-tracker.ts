@@ -30,6 +30,34 @@ export class ProgressTracker {
     for (const id of this.learners) this.progress.set(id, this.newProgress(0, lastIndex + 1, true));
   }
 
+  /**
+   * Switches to a new membership, keeping the Progress of members that stay
+   * (a promoted learner keeps its match) and starting new members from
+   * `lastIndex + 1`, marked active so a check-quorum right after they join
+   * does not count them as silent.
+   */
+  setConfig(cs: ConfState, lastIndex: Index): void {
+    const old = this.progress;
+    const next = new Map<NodeId, Progress>();
+    const place = (id: NodeId, isLearner: boolean): void => {
+      const prev = old.get(id);
+      if (prev && prev.isLearner === isLearner) {
+        next.set(id, prev);
+        return;
+      }
+      const pr = this.newProgress(prev?.match ?? 0, prev?.next ?? lastIndex + 1, isLearner);
+      pr.recentActive = true;
+      next.set(id, pr);
+    };
+    for (const id of cs.voters) place(id, false);
+    for (const id of cs.learners) place(id, true);
+    this.voters = [...cs.voters].sort();
+    this.learners = [...cs.learners].sort();
+    this.progress.clear();
+    for (const [id, pr] of next) this.progress.set(id, pr);
+    for (const id of [...this.votes.keys()]) if (!this.progress.has(id)) this.votes.delete(id);
+  }
+
   newProgress(match: Index, next: Index, isLearner: boolean): Progress {
     return new Progress({
       match,

@@ -4,7 +4,7 @@ import type { InteractionEnv } from './env.js';
 
 /**
  * Proposes one entry on a node. A refusal prints the core's log line and
- * `error: RAFT_PROPOSAL_DROPPED: …`.
+ * `error: RAFT_NO_LEADER: …`.
  *
  * @example
  * ```
