@@ -30,6 +30,7 @@ export {
   type ConfState,
   type Snapshot,
   type SnapshotMetadata,
+  type SnapshotChunk,
   type Ready,
   type ReadState,
   type Term,
@@ -37,3 +38,16 @@ export {
   type NodeId,
 } from './types.js';
 export { describeMessage, describeEntry, describeReady } from './describe.js';
+export {
+  RaftNode,
+  validateNodeOptions,
+  type RaftNodeOptions,
+  type RaftNodeStatus,
+  type RaftNodeEvents,
+  type RaftTuning,
+} from './node/raft-node.js';
+export type { Transport, TransportHandler, Clock, TimerHandle } from './node/transport.js';
+export { realClock } from './node/transport.js';
+export type { LogStore, LogBatch, PersistedState } from './node/log-store.js';
+export type { StateMachine, AppliedEntry } from './node/state-machine.js';
+export type { MemberInfo } from './node/members.js';

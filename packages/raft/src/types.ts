@@ -76,6 +76,11 @@ export enum ConfChangeType {
   RemoveNode = 1,
   /** Add a non-voting member that receives the log. */
   AddLearnerNode = 2,
+  /**
+   * Change nothing in the configuration; carry new context for an existing
+   * member (its new address, say) through the log to every member.
+   */
+  UpdateNode = 3,
 }
 
 /**
@@ -117,6 +122,19 @@ export interface Message {
   /** Opaque bytes: read-request IDs, or the campaign-transfer marker on votes. */
   context?: Uint8Array;
   snapshot?: Snapshot;
+  /**
+   * Set by the driver when it splits a MsgSnap into chunks for the wire:
+   * `snapshot.data` then holds bytes `[offset, offset + data.length)` of a
+   * snapshot of `totalBytes`. The receiving driver reassembles them; the
+   * core never sees a chunk.
+   */
+  snapshotChunk?: SnapshotChunk;
+}
+
+/** Where a chunk of a split MsgSnap belongs. */
+export interface SnapshotChunk {
+  readonly offset: number;
+  readonly totalBytes: number;
 }
 
 /** The state that must be durable before a node speaks (term, vote, commit). */

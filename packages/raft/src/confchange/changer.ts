@@ -24,6 +24,7 @@ export type ChangeResult = { readonly confState: ConfState } | { readonly refuse
  *   (1 2 3)      + RemoveNode 3      → (1 2)
  *   (1)          + RemoveNode 1      → refused: no voter would be left
  *   (1 2)        + AddLearnerNode 2  → refused: demotion needs remove + add
+ *   (1 2)        + UpdateNode 2      → (1 2)          context only
  * ```
  */
 export function changeConfig(cs: ConfState, cc: ConfChange): ChangeResult {
@@ -41,6 +42,9 @@ export function changeConfig(cs: ConfState, cc: ConfChange): ChangeResult {
       if (learners.has(id)) return { refused: `${id} is already a learner` };
       if (voters.has(id)) return { refused: `${id} is a voter; demoting a voter to learner is not supported (remove it, then add it as a learner under a new ID)` };
       learners.add(id);
+      break;
+    case ConfChangeType.UpdateNode:
+      if (!voters.has(id) && !learners.has(id)) return { refused: `${id} is not a member` };
       break;
     case ConfChangeType.RemoveNode:
       if (!voters.has(id) && !learners.has(id)) return { refused: `${id} is not a member` };

@@ -25,7 +25,8 @@ export interface TransportHandler {
  *
  * @remarks
  * Delivery is best effort: messages may be lost, duplicated, delayed or
- * reordered across (not within) a peer pair, and Raft tolerates all of it.
+ * reordered, and Raft tolerates all of it (a transport that keeps each
+ * pair's order, as one WebSocket per pair does, just makes it faster).
  * `send()` must not block and must not throw for an unknown or unreachable
  * peer: it drops, and may report through `onUnreachable`. Snapshot messages
  * (MsgSnap) can be large; a transport may stream them separately so they do

@@ -20,3 +20,14 @@ export {
   type ScriptCommand,
 } from './script/parser.js';
 export { runScript, runScriptFile, type ScriptHandler, type ScriptRun, type BlockResult } from './script/runner.js';
+export { ManualClock, type RunForOptions, type WaitForOptions } from './manual-clock.js';
+export {
+  createMemoryNetwork,
+  type MemoryNetwork,
+  type MemoryNetworkOptions,
+  type MemoryTransport,
+  type NetworkFaults,
+  type NetworkStats,
+  type LinkFilter,
+} from './memory-network.js';
+export { logStoreContract, type LogStoreContractOptions, type StoredRange } from './contracts/log-store-contract.js';
