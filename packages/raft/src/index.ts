@@ -51,3 +51,9 @@ export { realClock } from './node/transport.js';
 export type { LogStore, LogBatch, PersistedState } from './node/log-store.js';
 export type { StateMachine, AppliedEntry } from './node/state-machine.js';
 export type { MemberInfo } from './node/members.js';
+export {
+  MemoryLogStore,
+  type MemoryLogStoreOptions,
+  type MemoryLogStoreContents,
+  type MemoryLogStoreStatus,
+} from './node/memory-log-store.js';

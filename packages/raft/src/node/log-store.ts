@@ -42,7 +42,18 @@ export interface LogBatch {
  *   that do not match it).
  * - `saveSnapshot()` stores a snapshot the node made itself; entries stay.
  * - `compact(i)` drops entries up to and including `i`; `i` must not pass
- *   the newest snapshot's index.
+ *   the newest snapshot's index; compacting at or below an earlier point is
+ *   a no-op (a restarted node may repeat it).
+ * - Saves apply in call order; `load()` never sees part of a batch.
+ * - Bad input rejects and changes nothing: `RAFT_UNAVAILABLE` for entries
+ *   that leave a gap or are not contiguous, `RAFT_COMPACTED` for entries at
+ *   or below the snapshot or a compaction past it,
+ *   `RAFT_SNAPSHOT_OUT_OF_DATE` for a snapshot not newer than the stored one.
+ * - After `close()` every method rejects.
+ *
+ * Entries kept before the snapshot for slow followers are not reloaded by
+ * `load()` (it returns entries after the snapshot): after a restart, a
+ * follower that far behind gets the snapshot instead.
  */
 export interface LogStore {
   /** Reads everything back at start-up. */
