@@ -1,10 +1,12 @@
 // npm run bench [-- NAME...]: runs the named benchmarks (all by default),
 // one JSON line per measurement on stdout; progress goes to stderr.
 import { runRaftCore } from './raft-core.ts';
+import { runRaftNodeBench } from './raft-node.ts';
 import { emit, progress, type Measurement } from './stats.ts';
 
 const benchmarks: Record<string, () => Measurement | Promise<Measurement>> = {
   'raft-core': () => runRaftCore({ seconds: Number(process.env.KV_BENCH_SECONDS ?? 5) }),
+  'raft-node': () => runRaftNodeBench({ seconds: Number(process.env.KV_BENCH_SECONDS ?? 5) }),
 };
 
 const wanted = process.argv.slice(2);

@@ -1,5 +1,5 @@
 import { RaftError } from '../errors.js';
-import type { Index, Term } from '../types.js';
+import type { ConfChange, Index, Term } from '../types.js';
 
 /** One caller waiting for its proposal (or read) to settle. */
 export interface Pending<R> {
@@ -7,8 +7,10 @@ export interface Pending<R> {
   readonly deadline: number;
   readonly resolve: (value: R) => void;
   readonly reject: (err: Error) => void;
-  /** The wrapped entry data (or conf change), kept to retry while no leader is known. */
-  readonly retry: () => void;
+  /** What to propose (kept to retry while no leader is known): wrapped entry data… */
+  readonly entry?: Uint8Array;
+  /** …or a membership change. */
+  readonly conf?: ConfChange;
   /** Where the leader appended it, when this node was the leader. */
   at?: { index: Index; term: Term };
   /** Whether it is waiting for a leader to be elected before it can be proposed. */
@@ -29,6 +31,7 @@ export interface Pending<R> {
 export class ProposalTracker<R> {
   private readonly pending = new Map<number, Pending<R>>();
   private readonly byIndex = new Map<Index, Pending<R>>();
+  private readonly waitingSet = new Set<Pending<R>>();
   private nextSeq = 1;
 
   get size(): number {
@@ -56,6 +59,7 @@ export class ProposalTracker<R> {
 
   private remove(p: Pending<R>): void {
     this.pending.delete(p.seq);
+    this.waitingSet.delete(p);
     if (p.at && this.byIndex.get(p.at.index) === p) this.byIndex.delete(p.at.index);
   }
 
@@ -91,9 +95,16 @@ export class ProposalTracker<R> {
     );
   }
 
-  /** Proposals waiting for a leader. */
+  /** Marks whether `p` waits for a leader before it can be proposed. */
+  setWaiting(p: Pending<R>, waiting: boolean): void {
+    p.waitingForLeader = waiting;
+    if (waiting) this.waitingSet.add(p);
+    else this.waitingSet.delete(p);
+  }
+
+  /** Proposals waiting for a leader, oldest first. */
   waiting(): Pending<R>[] {
-    return [...this.pending.values()].filter((p) => p.waitingForLeader);
+    return this.waitingSet.size === 0 ? [] : [...this.waitingSet];
   }
 
   /** Rejects every proposal whose deadline has passed. */
@@ -114,6 +125,7 @@ export class ProposalTracker<R> {
     const all = [...this.pending.values()];
     this.pending.clear();
     this.byIndex.clear();
+    this.waitingSet.clear();
     for (const p of all) p.reject(err);
   }
 }

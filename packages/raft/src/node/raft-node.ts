@@ -26,7 +26,7 @@ import {
   type SnapshotMetadata,
   type Term,
 } from '../types.js';
-import { unwrapProposal, wrapProposal, type ProposalTag } from './envelope.js';
+import { unwrapProposal, wrapProposal, wrapWith, type ProposalTag } from './envelope.js';
 import type { LogStore } from './log-store.js';
 import { MemberRegistry, decodeMemberContext, encodeMemberContext, type MemberInfo } from './members.js';
 import { ProposalTracker, type Pending } from './proposals.js';
@@ -476,10 +476,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * errors.
    */
   propose(data: Uint8Array): Promise<R> {
-    return this.track<R>((seq) => {
-      const wrapped = wrapProposal(this.tagFor(seq), data);
-      return () => this.rawNode().propose(wrapped);
-    });
+    if (!this.running) return Promise.reject(new RaftError('RAFT_STOPPED', `node ${this.id} is ${this.state}`));
+    const seq = this.proposals.allocate();
+    const entry = wrapWith(this.tag.instanceHi, this.tag.instanceLo, seq, data);
+    return this.track<R>(seq, entry, undefined);
   }
 
   /**
@@ -492,10 +492,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private changeMembership(cc: ConfChange, peerUrls: readonly string[], meta: unknown): Promise<readonly MemberInfo[]> {
     const refusal = this.members.refusal(cc);
     if (refusal) return Promise.reject(new RaftError('RAFT_CONF_CHANGE_INVALID', refusal));
-    return this.track<readonly MemberInfo[]>((seq) => {
-      const context = wrapProposal(this.tagFor(seq), encodeMemberContext({ peerUrls, meta }));
-      return () => this.rawNode().proposeConfChange({ ...cc, context });
-    });
+    if (!this.running) return Promise.reject(new RaftError('RAFT_STOPPED', `node ${this.id} is ${this.state}`));
+    const seq = this.proposals.allocate();
+    const context = wrapProposal(this.tagFor(seq), encodeMemberContext({ peerUrls, meta }));
+    return this.track<readonly MemberInfo[]>(seq, undefined, { ...cc, context });
   }
 
   /** Adds a voting member listening at `peerUrls`. Resolves with the member list once applied. */
@@ -540,7 +540,6 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         deadline: this.clock.now() + this.config.requestTimeoutMs,
         resolve,
         reject,
-        retry: () => {},
         waitingForLeader: false,
         sawLeader: this.raw!.raft.lead !== NONE,
       };
@@ -671,41 +670,41 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   /**
-   * Registers a caller and makes its proposal; with no leader it waits for
-   * one (until the timeout).
+   * Registers a caller and makes its proposal (an entry or a conf change);
+   * with no leader it waits for one (until the timeout).
    */
-  private track<T>(build: (seq: number) => () => void): Promise<T> {
-    if (!this.running) return Promise.reject(new RaftError('RAFT_STOPPED', `node ${this.id} is ${this.state}`));
-    const seq = this.proposals.allocate();
-    const attempt = build(seq);
+  private track<T>(seq: number, entry: Uint8Array | undefined, conf: ConfChange | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const p: Pending<unknown> = {
         seq,
         deadline: this.clock.now() + this.config.requestTimeoutMs,
         resolve: resolve as (v: unknown) => void,
         reject,
-        retry: () => this.attempt(p, attempt),
+        ...(entry ? { entry } : {}),
+        ...(conf ? { conf } : {}),
         waitingForLeader: false,
         sawLeader: false,
       };
       this.proposals.add(p);
-      this.attempt(p, attempt);
+      this.attempt(p);
     });
   }
 
-  private attempt(p: Pending<unknown>, attempt: () => void): void {
+  private attempt(p: Pending<unknown>): void {
     const raw = this.raw!;
     try {
-      attempt();
+      if (!this.running) throw new RaftError('RAFT_STOPPED', `node ${this.id} is ${this.state}`);
+      if (p.entry) raw.propose(p.entry);
+      else raw.proposeConfChange(p.conf!);
     } catch (e) {
       if (e instanceof RaftError && e.code === 'RAFT_NO_LEADER') {
-        p.waitingForLeader = true;
+        this.proposals.setWaiting(p, true);
         return;
       }
       this.proposals.reject(p.seq, asError(e));
       return;
     }
-    p.waitingForLeader = false;
+    if (p.waitingForLeader) this.proposals.setWaiting(p, false);
     p.sawLeader = true;
     if (raw.raft.state === StateType.Leader) this.proposals.placed(p, raw.raft.log.lastIndex(), raw.raft.term);
     this.schedule();
@@ -713,7 +712,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private retryWaiting(): void {
     if (this.raw!.raft.lead === NONE) return;
-    for (const p of this.proposals.waiting()) p.retry();
+    for (const p of this.proposals.waiting()) this.attempt(p);
   }
 
   // ------------------------------------------------------------------ the loop
