@@ -131,7 +131,7 @@ describe('memory network routing and delivery', () => {
     assert.deepEqual(at, [5]);
   });
 
-  test('hands the receiver a copy, as if the message had crossed a wire', async () => {
+  test('hands the receiver a copy of the message and its entry list, sharing the immutable bytes', async () => {
     const net = createMemoryNetwork({ clock: 'manual' });
     const a = net.transport('a');
     const b = await listen(net.transport('b'));
@@ -147,12 +147,15 @@ describe('memory network routing and delivery', () => {
     });
     a.send([m]);
     m.index = 99;
-    data[0] = 42;
+    m.entries.push({ term: 1, index: 2, type: 0, data });
     await net.clock.advance(0);
     const got = b.got[0];
     assert.notEqual(got, m);
     assert.equal(got.index, 0);
-    assert.deepEqual([...got.entries[0].data], [1, 2, 3]);
+    assert.equal(got.entries.length, 1);
+    assert.notEqual(got.entries[0], m.entries[0]);
+    // Bytes are immutable by the Raft contract, so the network shares them.
+    assert.equal(got.entries[0].data, data);
     assert.deepEqual([...(got.context ?? [])], [9]);
   });
 
