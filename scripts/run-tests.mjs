@@ -28,7 +28,7 @@ function walk(dir, out) {
   return out;
 }
 
-const dirs = [join(root, 'test')];
+const dirs = [join(root, 'test'), join(root, 'examples')];
 for (const pkg of readdirSync(join(root, 'packages'))) dirs.push(join(root, 'packages', pkg, 'test'));
 let files = dirs.flatMap((d) => walk(d, [])).sort();
 if (!long) files = files.filter((f) => !f.endsWith('.long.test.ts'));
