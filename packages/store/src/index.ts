@@ -1,8 +1,26 @@
 /**
- * Placeholder entry point: this package is built in a later issue.
+ * @kv/store — a replicated, etcd v2-style key store to embed: `createNode`
+ * makes a member (Raft + the key tree + storage + transport).
  *
  * @packageDocumentation
  */
-
-/** The package version, kept in step with package.json. */
-export const VERSION = '0.1.0';
+export { createNode, type CreateNodeOptions } from './create-node.js';
+export {
+  KvNode,
+  VERSION,
+  type Consistency,
+  type ReadOptions,
+  type SetOptions,
+  type DeleteOptions,
+  type KvMember,
+  type KvStatus,
+  type KvNodeEvents,
+} from './kv-node.js';
+export { KvError, KvErrorCode, WatchOverflowError, kvErrorMessage, type KvErrorCodeValue } from './errors.js';
+export type { KvEvent, KvNodeData, KvAction } from './tree/types.js';
+export type { WatchOptions } from './watch/watcher-hub.js';
+export type { IndexDefinition, IndexValue } from './indexes/index-registry.js';
+export { memberId, clusterId, parseInitialCluster } from './members/member-id.js';
+export { KeyTree, type KeyTreeOptions, type GetOptions, type TreeSnapshot } from './tree/key-tree.js';
+export { encodeCommand, decodeCommand, type Command } from './tree/command.js';
+export { normalizeKey, DEFAULT_LIMITS, type KeyLimits } from './tree/key.js';

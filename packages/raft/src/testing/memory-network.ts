@@ -101,6 +101,8 @@ export interface NetworkStats {
  *   that arrive afterwards, until `addPeer(id, ...)` again.
  * - `stop()` is idempotent, and forgets the peers (a restarted member adds
  *   them again).
+ * - A message from a peer the receiver does not know teaches the receiver
+ *   the sender's URL (as a connection would), unless that peer was removed.
  * - Every delivered message is a copy, as if it had crossed a wire: neither
  *   side can change the other's message objects, entry lists or membership
  *   lists. Byte arrays (entry data, contexts, snapshot data) are shared, not
@@ -407,6 +409,10 @@ class Network implements MemoryNetwork {
       return;
     }
     this.#delivered++;
+    // Like a socket, an incoming message tells the receiver where its sender
+    // is: a member that joins an existing cluster can answer the leader
+    // before it has replayed the log that names everyone.
+    to.learnPeer(m.from, from.url);
     handler.onMessage(m);
   }
 }
@@ -469,6 +475,11 @@ class Member implements MemoryTransport {
 
   peerUrl(id: NodeId): string | undefined {
     return this.#peers.get(id);
+  }
+
+  /** Records where `id` is, if this transport does not know yet. */
+  learnPeer(id: NodeId, url: string): void {
+    if (!this.#peers.has(id) && !this.#removed.has(id)) this.#peers.set(id, url);
   }
 
   hasRemoved(id: NodeId): boolean {

@@ -1,0 +1,67 @@
+/**
+ * A min-heap of (expireTime, key) with lazy deletion: entries whose key was
+ * removed or given a new TTL are skipped when they surface (the caller checks
+ * against the tree), which keeps updates O(log n) without an index into the
+ * heap.
+ */
+export class TtlHeap {
+  private readonly times: number[] = [];
+  private readonly keys: string[] = [];
+
+  get size(): number {
+    return this.times.length;
+  }
+
+  push(expireTime: number, key: string): void {
+    this.times.push(expireTime);
+    this.keys.push(key);
+    let i = this.times.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.times[p] <= this.times[i]) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  /** The earliest entry, without removing it. */
+  peek(): { expireTime: number; key: string } | undefined {
+    return this.times.length === 0 ? undefined : { expireTime: this.times[0], key: this.keys[0] };
+  }
+
+  pop(): { expireTime: number; key: string } | undefined {
+    const n = this.times.length;
+    if (n === 0) return undefined;
+    const top = { expireTime: this.times[0], key: this.keys[0] };
+    this.swap(0, n - 1);
+    this.times.pop();
+    this.keys.pop();
+    let i = 0;
+    const m = this.times.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let s = i;
+      if (l < m && this.times[l] < this.times[s]) s = l;
+      if (r < m && this.times[r] < this.times[s]) s = r;
+      if (s === i) break;
+      this.swap(i, s);
+      i = s;
+    }
+    return top;
+  }
+
+  clear(): void {
+    this.times.length = 0;
+    this.keys.length = 0;
+  }
+
+  private swap(a: number, b: number): void {
+    const t = this.times[a];
+    this.times[a] = this.times[b];
+    this.times[b] = t;
+    const k = this.keys[a];
+    this.keys[a] = this.keys[b];
+    this.keys[b] = k;
+  }
+}
