@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 
 import { StateType, type MemoryStorage, type Message } from '../packages/raft/src/index.ts';
-import { MessageType, NONE, message } from '../packages/raft/src/types.ts';
+import { MessageType, NONE, isDriverMessage, message } from '../packages/raft/src/types.ts';
 import { PaperNet, and, decode, from, not, ofType, or, to, type MessagePredicate, type NodeSetup } from './helpers/paper-net.ts';
 
 const ids3 = ['1', '2', '3'];
@@ -759,7 +759,7 @@ describe('§5.2–§5.4.3 Safety properties under random faults (Figure 3)', () 
           if (net.queue.length === 0) break;
           const [m] = net.queue.splice(c.i % net.queue.length, 1);
           const target = net.get(m.to);
-          if (target.down) break;
+          if (target.down || isDriverMessage(m.type)) break;
           target.node.step(m);
           if (c.dup) target.node.step(m);
           net.flush();

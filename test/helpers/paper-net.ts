@@ -17,7 +17,7 @@ import {
   type RaftStatus,
   type Ready,
 } from '../../packages/raft/src/index.ts';
-import { MessageType } from '../../packages/raft/src/types.ts';
+import { MessageType, isDriverMessage } from '../../packages/raft/src/types.ts';
 
 /** Entries at indexes `from, from+1, ...` with the given terms (empty normal entries unless `data` is given). */
 export function entries(from: number, terms: readonly number[], data?: (index: number) => Uint8Array): Entry[] {
@@ -191,6 +191,9 @@ export class PaperNet {
     for (const m of go) {
       const to = this.nodes.get(m.to);
       if (!to || to.down) continue;
+      // Driver-to-driver notices (a refused forwarded proposal, "you were
+      // removed") are for a driver; raw nodes in this harness have none.
+      if (isDriverMessage(m.type)) continue;
       to.node.step(m);
     }
     this.flush();

@@ -53,6 +53,8 @@ function isTransferContext(ctx: Uint8Array | undefined): boolean {
 
 type StepFn = (r: Raft, m: Message) => void;
 
+const utf8 = new TextEncoder();
+
 /**
  * The Raft protocol for one node: term handling, role changes, ticks. The
  * per-role message handling lives in `step/`.
@@ -733,6 +735,11 @@ export class Raft {
   dropProposal(m: Message, code: RaftErrorCode, reason: string): void {
     this.logger.info(`${this.id} dropped proposal: ${reason}`);
     if (m.from === NONE || m.from === this.id) throw new RaftError(code, `proposal dropped: ${reason}`);
+    // A forwarded proposal: tell the member that forwarded it, so its caller
+    // gets the reason now instead of a timeout later.
+    this.send(
+      message({ type: MessageType.MsgPropResp, to: m.from, reject: true, entries: m.entries, context: utf8.encode(`${code}\n${reason}`) }),
+    );
   }
 
   /** Drops a read request; a local caller learns why through the exception. */

@@ -10,6 +10,7 @@ import {
   ProgressState,
   StateType,
   hardStateEqual,
+  isDriverMessage,
   isLocalMessage,
   isResponseMessage,
   message,
@@ -223,7 +224,12 @@ export class RawNode {
    */
   step(m: Message): void {
     if (isLocalMessage(m.type)) {
-      throw new RaftError('RAFT_STEP_LOCAL_MESSAGE', `cannot step raft local message ${MessageType[m.type]}`);
+      throw new RaftError(
+        'RAFT_STEP_LOCAL_MESSAGE',
+        isDriverMessage(m.type)
+          ? `${MessageType[m.type]} is for the driver, not the core`
+          : `cannot step raft local message ${MessageType[m.type]}`,
+      );
     }
     validateMessage(m);
     if (isResponseMessage(m.type) && !this.raft.trk.progress.has(m.from)) {

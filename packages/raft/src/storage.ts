@@ -60,7 +60,19 @@ export class MemoryStorage implements Storage {
   private snap: Snapshot = EMPTY_SNAPSHOT;
   private ents: Entry[];
 
-  /** Creates an empty storage, optionally with a starting membership. */
+  /**
+   * Creates an empty storage, optionally with a starting membership.
+   *
+   * @remarks
+   * A membership given here lives only at index 0, in no entry and no
+   * snapshot a leader can send. That suits fixed test clusters; a cluster
+   * that will ever add a member must instead start from a log whose first
+   * entries are the membership's conf changes (as `RaftNode` bootstraps):
+   * otherwise a joining member replays the log without them, believes a
+   * smaller configuration, and can elect itself (see
+   * `test/testdata/join-without-bootstrap.txt`). etcd-io/raft has the same
+   * contract.
+   */
   constructor(confState?: ConfState) {
     this.ents = [{ term: 0, index: 0, type: 0, data: new Uint8Array(0) }];
     if (confState) {

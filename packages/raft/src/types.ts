@@ -67,6 +67,13 @@ export enum MessageType {
    * the removed node learns of its removal even if it missed the commit.
    */
   MsgRemoved = 19,
+  /**
+   * Leader (or any member) to the member that forwarded a proposal: it was
+   * refused. `reject` is set, `context` holds `CODE\nreason` and `entries`
+   * echo the proposal so the proposer's driver can settle its callers.
+   * Handled by the driver, never stepped into the core.
+   */
+  MsgPropResp = 20,
 }
 
 /** Kinds of membership change. Pinned wire values. */
@@ -261,8 +268,13 @@ export function isLocalMessage(t: MessageType): boolean {
     t === MessageType.MsgUnreachable ||
     t === MessageType.MsgSnapStatus ||
     t === MessageType.MsgCheckQuorum ||
-    t === MessageType.MsgRemoved
+    isDriverMessage(t)
   );
+}
+
+/** Whether a message is between drivers (sent by the core or a driver, handled by the receiving driver, never stepped). */
+export function isDriverMessage(t: MessageType): boolean {
+  return t === MessageType.MsgRemoved || t === MessageType.MsgPropResp;
 }
 
 /** Whether a message answers a request (and so needs a known peer). */

@@ -40,6 +40,8 @@ export function decodeMemberContext(bytes: Uint8Array): MemberContext {
 export interface MembersSnapshot {
   readonly members: readonly MemberInfo[];
   readonly removed: readonly NodeId[];
+  /** Last known addresses of removed members. */
+  readonly removedUrls?: Readonly<Record<NodeId, readonly string[]>>;
 }
 
 /**
@@ -49,7 +51,8 @@ export interface MembersSnapshot {
  */
 export class MemberRegistry {
   private readonly members = new Map<NodeId, MemberInfo>();
-  private readonly removed = new Set<NodeId>();
+  /** Removed IDs and where they were (to answer their messages). */
+  private readonly removed = new Map<NodeId, readonly string[]>();
 
   get(id: NodeId): MemberInfo | undefined {
     return this.members.get(id);
@@ -79,8 +82,8 @@ export class MemberRegistry {
     const learners = new Set(confState.learners);
     if (cc.type === ConfChangeType.RemoveNode) {
       if (!confState.voters.includes(cc.nodeId) && !learners.has(cc.nodeId)) {
+        this.removed.set(cc.nodeId, this.members.get(cc.nodeId)?.peerUrls ?? []);
         this.members.delete(cc.nodeId);
-        this.removed.add(cc.nodeId);
       }
     } else {
       const prev = this.members.get(cc.nodeId);
@@ -100,14 +103,20 @@ export class MemberRegistry {
     }
   }
 
+  /** Removed members and their last addresses. */
+  removedMembers(): { id: NodeId; peerUrls: readonly string[] }[] {
+    return [...this.removed].map(([id, peerUrls]) => ({ id, peerUrls }));
+  }
+
   toSnapshot(): MembersSnapshot {
-    return { members: this.list(), removed: [...this.removed].sort() };
+    const removed = [...this.removed.keys()].sort();
+    return { members: this.list(), removed, removedUrls: Object.fromEntries(this.removed) };
   }
 
   restore(s: MembersSnapshot): void {
     this.members.clear();
     this.removed.clear();
     for (const m of s.members) this.members.set(m.id, m);
-    for (const id of s.removed) this.removed.add(id);
+    for (const id of s.removed) this.removed.set(id, s.removedUrls?.[id] ?? []);
   }
 }

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import type { RaftConfig } from '../config.js';
 import { decodeConfChange, encodeConfChange } from '../confchange/codec.js';
-import { InvariantError, RaftError } from '../errors.js';
+import { InvariantError, RaftError, type RaftErrorCode } from '../errors.js';
 import { silentLogger, type RaftLogger } from '../logger.js';
 import { seededRandom, type RandomSource } from '../random.js';
 import { RawNode } from '../raw-node.js';
@@ -266,6 +266,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readWaiters: Pending<void>[] = [];
   private readSeq = 0;
   private readonly snapshotWatch = new Map<NodeId, TimerHandle>();
+  /** Pending transferLeadership calls, settled on close. */
+  private readonly transfers = new Set<(err?: Error) => void>();
   private readonly removedNoticeAt = new Map<NodeId, number>();
 
   constructor(options: RaftNodeOptions<R>) {
@@ -319,6 +321,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     });
     for (const [id, url] of Object.entries(o.peers ?? {})) if (id !== this.id) o.transport.addPeer(id, url);
     for (const m of this.members.list()) if (m.id !== this.id && m.peerUrls[0]) o.transport.addPeer(m.id, m.peerUrls[0]);
+    for (const m of this.members.removedMembers()) if (m.peerUrls[0]) o.transport.addPeer(m.id, m.peerUrls[0]);
     await o.transport.start({
       onMessage: (m) => this.receive(m),
       onUnreachable: (id) => this.unreachable(id),
@@ -374,6 +377,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     for (const t of this.snapshotWatch.values()) this.clock.clearTimeout(t);
     this.snapshotWatch.clear();
     this.proposals.rejectAll(reason);
+    for (const settle of [...this.transfers]) settle(reason);
     for (const round of this.reads.values()) for (const p of round.batch) p.reject(reason);
     this.reads.clear();
     for (const p of this.readWaiters) p.reject(reason);
@@ -421,6 +425,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private receive(m: Message): void {
     if (!this.running) return;
     if (m.type === MessageType.MsgRemoved) return this.learnedRemoved(`member ${m.from} says this member was removed`);
+    if (m.type === MessageType.MsgPropResp) return this.proposalsRefused(m);
     if (this.members.isRemoved(m.from)) return this.noticeRemoved(m.from);
     const whole = this.assembler.add(m);
     if (whole === undefined) return;
@@ -448,6 +453,30 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.raw!.reportUnreachable(id);
     } catch (e) {
       if (!(e instanceof RaftError)) this.fail(asError(e));
+    }
+  }
+
+  /** A member refused proposals this node forwarded: settle their callers with its reason. */
+  private proposalsRefused(m: Message): void {
+    const text = m.context ? new TextDecoder().decode(m.context) : '';
+    const nl = text.indexOf('\n');
+    const code = (nl > 0 ? text.slice(0, nl) : 'RAFT_PROPOSAL_DROPPED') as RaftErrorCode;
+    const reason = nl > 0 ? text.slice(nl + 1) : text;
+    const known: readonly string[] = ['RAFT_NO_LEADER', 'RAFT_NOT_LEADER', 'RAFT_TRANSFER_IN_PROGRESS', 'RAFT_CONF_CHANGE_PENDING', 'RAFT_CONF_CHANGE_INVALID'];
+    const err = new RaftError(known.includes(code) ? code : 'RAFT_PROPOSAL_DROPPED', `refused by ${m.from}: ${reason}`);
+    for (const e of m.entries) {
+      let tag: ProposalTag | undefined;
+      try {
+        if (e.type === EntryType.ConfChange) {
+          const ctx = decodeConfChange(e.data).context;
+          if (ctx) tag = unwrapProposal(ctx).tag;
+        } else {
+          tag = unwrapProposal(e.data).tag;
+        }
+      } catch {
+        continue; // not one of ours
+      }
+      if (tag && this.isOurs(tag)) this.proposals.reject(tag.seq, err);
     }
   }
 
@@ -609,17 +638,22 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       return Promise.reject(new RaftError('RAFT_CONF_CHANGE_INVALID', `${id} is not a voter`));
     }
     return new Promise<void>((resolve, reject) => {
-      const done = (leader: NodeId | undefined): void => {
-        if (leader !== id) return;
+      const settle = (err?: Error): void => {
         this.clock.clearTimeout(timer);
         this.off('leader', done);
-        resolve();
+        this.transfers.delete(settle);
+        if (err) reject(err);
+        else resolve();
       };
-      const timer = this.clock.setTimeout(() => {
-        this.off('leader', done);
-        reject(new RaftError('RAFT_TIMEOUT', `leadership did not move to ${id} within ${2 * this.config.electionTimeoutMs} ms`));
-      }, 2 * this.config.electionTimeoutMs);
+      const done = (leader: NodeId | undefined): void => {
+        if (leader === id) settle();
+      };
+      const timer = this.clock.setTimeout(
+        () => settle(new RaftError('RAFT_TIMEOUT', `leadership did not move to ${id} within ${2 * this.config.electionTimeoutMs} ms`)),
+        2 * this.config.electionTimeoutMs,
+      );
       this.on('leader', done);
+      this.transfers.add(settle);
       raw.transferLeader(id);
       this.schedule();
     });
@@ -892,10 +926,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.members.apply(cc, ctx, after);
     const t = this.options.transport;
     if (cc.type === ConfChangeType.RemoveNode) {
+      // The transport keeps the removed member's address: its messages,
+      // however late, get a MsgRemoved answer so it learns and stops.
       this.assembler.drop(cc.nodeId);
-      // Keep the address for a while: messages from the removed member get a
-      // MsgRemoved answer so it learns and stops.
-      this.clock.setTimeout(() => t.removePeer(cc.nodeId), 10 * this.config.electionTimeoutMs);
     } else if (cc.nodeId !== this.id && ctx.peerUrls[0]) {
       t.addPeer(cc.nodeId, ctx.peerUrls[0]);
     }

@@ -54,7 +54,11 @@ export function stepLeader(r: Raft, m: Message): void {
         return;
       }
       const oldPaused = pr.isPaused();
-      if (!pr.maybeUpdate(m.index)) return;
+      // An acknowledgement of exactly what we know the follower has still
+      // answers a probe: it proves the follower matches there, so the flow
+      // can move to Replicate (etcd's heartbeat_rep_recovers_from_probing).
+      const answersProbe = pr.state === ProgressState.Probe && m.index === pr.match;
+      if (!pr.maybeUpdate(m.index) && !answersProbe) return;
       if (pr.state === ProgressState.Probe) {
         pr.becomeReplicate();
       } else if (pr.state === ProgressState.Snapshot && pr.match + 1 >= r.log.firstIndex()) {
@@ -141,7 +145,10 @@ export function stepLeader(r: Raft, m: Message): void {
         r.sendTimeoutNow(transferee);
         r.logger.info(`${r.id} sends MsgTimeoutNow to ${transferee} immediately as ${transferee} already has up-to-date log`);
       } else {
-        r.requestAppend(transferee, { sendIfEmpty: false });
+        // Even if we think we sent it everything, an (empty) append makes a
+        // lagging target reject and restart its flow now, not at the next
+        // heartbeat: the transfer has one election timeout to finish.
+        r.requestAppend(transferee, { sendIfEmpty: true });
       }
       return;
     }

@@ -41,11 +41,14 @@ export class ProgressTracker {
     const next = new Map<NodeId, Progress>();
     const place = (id: NodeId, isLearner: boolean): void => {
       const prev = old.get(id);
-      if (prev && prev.isLearner === isLearner) {
+      if (prev) {
+        // A promoted learner keeps its replication state: it is the same
+        // follower, now counted.
+        prev.isLearner = isLearner;
         next.set(id, prev);
         return;
       }
-      const pr = this.newProgress(prev?.match ?? 0, prev?.next ?? lastIndex + 1, isLearner);
+      const pr = this.newProgress(0, lastIndex + 1, isLearner);
       pr.recentActive = true;
       next.set(id, pr);
     };

@@ -34,7 +34,8 @@ export class Progress {
   /** The commit index last sent to this follower. */
   sentCommit: Index = 0;
   readonly inflights: Inflights;
-  readonly isLearner: boolean;
+  /** Changes only through ProgressTracker.setConfig (promotion). */
+  isLearner: boolean;
 
   constructor(opts: { match: Index; next: Index; maxInflightMsgs: number; maxInflightBytes: number; isLearner?: boolean }) {
     this.match = opts.match;

@@ -3,7 +3,8 @@ import type { RaftConfig } from '../../config.js';
 import { hashString, seededRandom } from '../../random.js';
 import { RawNode } from '../../raw-node.js';
 import { MemoryStorage } from '../../storage.js';
-import { EntryType, NONE, type ConfState, type Entry } from '../../types.js';
+import { encodeConfChange } from '../../confchange/codec.js';
+import { ConfChangeType, EntryType, NONE, type ConfState, type Entry } from '../../types.js';
 import { boolArg, onlyKeys, positional } from './args.js';
 import type { InteractionEnv } from './env.js';
 
@@ -19,6 +20,7 @@ const KEYS = [
   'max-inflight',
   'max-inflight-bytes',
   'index',
+  'bootstrap',
 ];
 
 /**
@@ -27,8 +29,25 @@ const KEYS = [
  *
  * @remarks
  * `voters` defaults to every node of the environment (existing and new) that
- * is not a learner. `index=N` starts each node from a snapshot at index N,
- * term 1 (so the first new entry is N+1). A log recorded with `set-log` for
+ * is not a learner. `voters=()` (with no `learners`) adds a node that is
+ * joining an existing cluster: it starts with an empty configuration, does
+ * not campaign, and learns the membership from a snapshot or from the log
+ * (the conf change entries it applies, which name every member only if the
+ * cluster was started with `bootstrap`), once the leader adds it with
+ * `propose-conf-change`. The existing nodes' configurations are not touched.
+ *
+ * `bootstrap` starts the nodes as `RaftNode` starts a new cluster: the
+ * storage holds no membership, and the log opens with one committed
+ * EntryConfChange per member (AddNode for each voter, then AddLearnerNode
+ * for each learner; term 1, indexes 1, 2, …), which the first
+ * `process-ready` applies. A node that joins later learns the membership by
+ * replaying them. Without it, the membership lives only in each storage's
+ * initial state, which no message carries: a joining node that replays the
+ * log from index 1 never learns it (only a snapshot would tell it).
+ * `bootstrap` cannot be combined with `index` or `set-log`.
+ *
+ * `index=N` starts each node from a snapshot at index N, term 1 (so the
+ * first new entry is N+1). A log recorded with `set-log` for
  * one of the new IDs is written into its storage, after that snapshot, before
  * the RawNode is created. `check-quorum` and `pre-vote` take `=false`, or
  * stand alone for true; both default to the core's default (on).
@@ -38,6 +57,8 @@ const KEYS = [
  * @example
  * ```
  * add-nodes 3 voters=(1,2,3) check-quorum=false max-entries-per-msg=2
+ * add-nodes 3 voters=(1,2,3) bootstrap
+ * add-nodes 1 voters=()
  * ```
  */
 export function addNodes(env: InteractionEnv, cmd: ScriptCommand): void {
@@ -54,9 +75,21 @@ export function addNodes(env: InteractionEnv, cmd: ScriptCommand): void {
   const voters = argValues(cmd, 'voters', allIds.filter((id) => !learners.includes(id)));
   const confState: ConfState = { voters, learners };
   const index = argInt(cmd, 'index', 0);
+  const bootstrap = boolArg(cmd, 'bootstrap', false);
+  if (bootstrap && index > 0) throw commandError(cmd, 'bootstrap cannot be combined with index=');
+  if (bootstrap && newIds.some((id) => env.presetLogs.has(id))) throw commandError(cmd, 'bootstrap cannot be combined with set-log');
+  const startConf: ConfState = bootstrap ? { voters: [], learners: [] } : confState;
 
   for (const id of newIds) {
-    const storage = new MemoryStorage(confState);
+    const storage = new MemoryStorage(startConf);
+    if (bootstrap) {
+      const changes = [
+        ...voters.map((nodeId) => ({ type: ConfChangeType.AddNode, nodeId })),
+        ...learners.map((nodeId) => ({ type: ConfChangeType.AddLearnerNode, nodeId })),
+      ];
+      storage.append(changes.map((cc, i) => ({ term: 1, index: i + 1, type: EntryType.ConfChange, data: encodeConfChange(cc) })));
+      storage.setHardState({ term: 1, vote: NONE, commit: changes.length });
+    }
     if (index > 0) {
       storage.applySnapshot({ data: new Uint8Array(0), metadata: { index, term: 1, confState } });
       storage.setHardState({ term: 1, vote: NONE, commit: index });
@@ -88,6 +121,6 @@ export function addNodes(env: InteractionEnv, cmd: ScriptCommand): void {
     opt('max-inflight', (v) => (config.maxInflightMsgs = v));
     opt('max-inflight-bytes', (v) => (config.maxInflightBytes = v));
     const rawNode = new RawNode(config);
-    env.nodes.set(id, { id, rawNode, storage, inbox: [], applied: [] });
+    env.nodes.set(id, { id, rawNode, storage, inbox: [], applied: [], confStates: [{ index, confState: startConf }] });
   }
 }

@@ -1,6 +1,6 @@
 import { commandError, type ScriptCommand } from '../script/parser.js';
 import { onlyKeys, positional } from './args.js';
-import type { InteractionEnv } from './env.js';
+import { confStateAt, type InteractionEnv } from './env.js';
 import { raftLog } from './raft-log.js';
 
 /**
@@ -11,7 +11,10 @@ import { raftLog } from './raft-log.js';
  *
  * @remarks
  * `index` must not exceed the node's applied index: a snapshot holds only
- * applied state. The snapshot's data is the text `snapshot@<index>`.
+ * applied state. The snapshot's data is the text `snapshot@<index>`; its
+ * membership is the one the node's state machine had in force at `index`
+ * (the last conf change applied at or before it), not the current one, which
+ * may already include later changes.
  *
  * @example
  * ```
@@ -25,11 +28,12 @@ export function compact(env: InteractionEnv, cmd: ScriptCommand): void {
     throw commandError(cmd, 'expected a node ID and an index');
   }
   const index = Number(at);
-  const { rawNode, storage } = env.node(id);
+  const node = env.node(id);
+  const { rawNode, storage } = node;
   const applied = rawNode.raft.log.applied;
   if (index > applied) throw commandError(cmd, `index ${index} is past node ${id}'s applied index ${applied}`);
   if (index > storage.snapshot().metadata.index) {
-    storage.createSnapshot(index, rawNode.raft.trk.confState(), new TextEncoder().encode(`snapshot@${index}`));
+    storage.createSnapshot(index, confStateAt(node, index), new TextEncoder().encode(`snapshot@${index}`));
   }
   storage.compact(index);
   raftLog(env, { ...cmd, args: [{ key: id, values: [] }] });

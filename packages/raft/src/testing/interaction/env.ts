@@ -13,7 +13,7 @@ import { InvariantError, RaftError } from '../../errors.js';
 import type { RaftLogger } from '../../logger.js';
 import type { RawNode } from '../../raw-node.js';
 import type { MemoryStorage } from '../../storage.js';
-import type { Entry, Message, NodeId, Term } from '../../types.js';
+import type { ConfState, Entry, Index, Message, NodeId, Term } from '../../types.js';
 
 /** How much of the core's logging reaches the transcript; each level includes the ones after it. */
 export enum LogLevel {
@@ -34,6 +34,32 @@ export interface InteractionNode {
   inbox: Message[];
   /** Entries handed to this node's state machine, in order. */
   readonly applied: Entry[];
+  /**
+   * The membership the node's state machine recorded, oldest first: the
+   * starting one, then one record per applied conf change entry and per
+   * installed snapshot. `compact` snapshots the one in force at its index,
+   * as a host must (the configuration now may already include later changes).
+   */
+  readonly confStates: ConfRecord[];
+}
+
+/** The membership in force from `index` on, as a node's state machine recorded it. */
+export interface ConfRecord {
+  readonly index: Index;
+  readonly confState: ConfState;
+}
+
+/** The membership a node's state machine had in force at `index`. */
+export function confStateAt(node: InteractionNode, index: Index): ConfState {
+  let cs: ConfState | undefined;
+  for (const rec of node.confStates) if (rec.index <= index) cs = rec.confState;
+  if (!cs) throw new Error(`node ${node.id} has no membership recorded at or before index ${index}`);
+  return cs;
+}
+
+/** A membership as `voters=(1 2 3) learners=(4)`. */
+export function describeConfState(cs: ConfState): string {
+  return `voters=(${cs.voters.join(' ')}) learners=(${cs.learners.join(' ')})`;
 }
 
 /** A log to start a node with, recorded by `set-log` and used by `add-nodes`. */

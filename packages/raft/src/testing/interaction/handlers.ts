@@ -3,6 +3,7 @@ import { addNodes } from './add-nodes.js';
 import { breakpoint } from './breakpoint.js';
 import { campaign } from './campaign.js';
 import { compact } from './compact.js';
+import { confState } from './conf-state.js';
 import { deliverMsgs } from './deliver-msgs.js';
 import { describeError, type InteractionEnv } from './env.js';
 import { hardState } from './hard-state.js';
@@ -12,10 +13,12 @@ import { logLevel } from './log-level.js';
 import { partition } from './partition.js';
 import { processReady } from './process-ready.js';
 import { proposeBatch } from './propose-batch.js';
+import { proposeConfChange } from './propose-conf-change.js';
 import { propose } from './propose.js';
 import { raftLog } from './raft-log.js';
 import { raftState } from './raft-state.js';
 import { readIndex } from './read-index.js';
+import { reportSnapshot } from './report-snapshot.js';
 import { setLog } from './set-log.js';
 import { stabilize } from './stabilize.js';
 import { status } from './status.js';
@@ -34,6 +37,7 @@ export const HANDLERS: Readonly<Record<string, CommandHandler>> = Object.freeze(
   campaign,
   propose,
   'propose-batch': proposeBatch,
+  'propose-conf-change': proposeConfChange,
   'read-index': readIndex,
   tick,
   'tick-election': tickElection,
@@ -46,9 +50,11 @@ export const HANDLERS: Readonly<Record<string, CommandHandler>> = Object.freeze(
   isolate,
   'raft-log': raftLog,
   'hard-state': hardState,
+  'conf-state': confState,
   'raft-state': raftState,
   status,
   compact,
+  'report-snapshot': reportSnapshot,
   'transfer-leadership': transferLeadership,
   'log-level': logLevel,
   _breakpoint: breakpoint,

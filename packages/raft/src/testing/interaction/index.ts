@@ -13,5 +13,5 @@
  *
  * @packageDocumentation
  */
-export { InteractionEnv, LogLevel, type InteractionNode, type PresetLog } from './env.js';
+export { InteractionEnv, LogLevel, type ConfRecord, type InteractionNode, type PresetLog } from './env.js';
 export { HANDLERS, runCommand, type CommandHandler } from './handlers.js';

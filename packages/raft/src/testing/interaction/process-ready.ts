@@ -1,7 +1,10 @@
 import type { ScriptCommand } from '../script/parser.js';
+import { changeConfig } from '../../confchange/changer.js';
+import { decodeConfChange } from '../../confchange/codec.js';
 import { describeMessage, describeReady } from '../../describe.js';
+import { ConfChangeType, EntryType, type ConfChange, type Entry } from '../../types.js';
 import { onlyKeys, positional } from './args.js';
-import type { InteractionEnv, InteractionNode } from './env.js';
+import { describeConfState, describeError, type InteractionEnv, type InteractionNode } from './env.js';
 
 /**
  * Handles one Ready of each listed node (default: all), the way a host must:
@@ -13,8 +16,16 @@ import type { InteractionEnv, InteractionNode } from './env.js';
  *    partition are dropped and summed up per sender and recipient
  *    (`dropped (partition): 1->2 x3, 1->3 x3`), as the Ready already lists
  *    them;
- * 3. record the committed entries as applied (the state machine);
+ * 3. record the committed entries as applied (the state machine); for an
+ *    EntryConfChange, decode it and hand it to `applyConfChange`, printing
+ *    the membership now in force:
+ *    `applied conf change AddLearnerNode 4 -> voters=(1 2 3) learners=(4)`
+ *    (or `-> refused: …; config stays …` for a change that cannot apply,
+ *    which is a no-op on every member alike);
  * 4. advance.
+ *
+ * A snapshot in the Ready is installed in the storage (step 1) and its
+ * membership recorded as the state machine's, for later `compact`s.
  *
  * @remarks
  * Prints `Ready MustSync=…:` and the Ready as `describeReady` shows it; with
@@ -57,7 +68,10 @@ export function handleReady(env: InteractionEnv, node: InteractionNode): boolean
   // 1. Durable state first: votes and acknowledgements among the messages
   //    promise it is on disk.
   if (rd.hardState) storage.setHardState(rd.hardState);
-  if (rd.snapshot) storage.applySnapshot(rd.snapshot);
+  if (rd.snapshot) {
+    storage.applySnapshot(rd.snapshot);
+    node.confStates.push({ index: rd.snapshot.metadata.index, confState: rd.snapshot.metadata.confState });
+  }
   storage.append(rd.entries);
 
   // 2. Then send. Frozen, so a core that mutates a message it handed out
@@ -83,8 +97,37 @@ export function handleReady(env: InteractionEnv, node: InteractionNode): boolean
   }
 
   // 3. Apply.
-  for (const e of rd.committedEntries) node.applied.push(e);
+  for (const e of rd.committedEntries) {
+    node.applied.push(e);
+    if (e.type === EntryType.ConfChange) applyConfChangeEntry(env, node, e);
+  }
 
   rawNode.advance();
   return true;
+}
+
+/**
+ * Applies a committed EntryConfChange as a host does: decode it, hand it to
+ * the core, record the membership it returns. Prints one line.
+ */
+function applyConfChangeEntry(env: InteractionEnv, node: InteractionNode, e: Entry): void {
+  let cc: ConfChange;
+  try {
+    cc = decodeConfChange(e.data);
+  } catch (err) {
+    env.print(`error: entry ${e.index} is not a conf change: ${describeError(err)}`);
+    return;
+  }
+  // Judged against the configuration before the change, as the core does,
+  // only to say why a change left the configuration as it was.
+  const verdict = changeConfig(node.rawNode.confState(), cc);
+  const cs = node.rawNode.applyConfChange(cc);
+  node.confStates.push({ index: e.index, confState: cs });
+  const ctx = cc.context ? ` context=${JSON.stringify(new TextDecoder().decode(cc.context))}` : '';
+  const what = `applied conf change ${ConfChangeType[cc.type]} ${cc.nodeId}${ctx}`;
+  env.print(
+    'refused' in verdict
+      ? `${what} -> refused: ${verdict.refused}; config stays ${describeConfState(cs)}`
+      : `${what} -> ${describeConfState(cs)}`,
+  );
 }
