@@ -420,6 +420,10 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
   }
 
   private checkValue(value: unknown, key: string): void {
+    // Strings (the common case) are measured without encoding them: UTF-8
+    // needs at most 3 bytes per UTF-16 unit.
+    if (typeof value === 'string' && value.length * 3 + 5 <= this.p.limits.maxValueBytes) return;
+    if (value instanceof Uint8Array && value.byteLength + 5 <= this.p.limits.maxValueBytes) return;
     let size: number;
     try {
       size = encodeValue(value).byteLength;

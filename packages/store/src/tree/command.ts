@@ -56,8 +56,54 @@ export type Command =
 // structure definitions (msgpackr's records are off).
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
 
+// Commands travel as compact arrays rather than maps: no key strings to
+// write and read for every entry on every replica.
+// [version, op, key, flags, value, ttl, now, prevValue, prevIndex]
+const OPS = ['set', 'create', 'update', 'compareAndSwap', 'delete', 'compareAndDelete', 'expire'] as const;
+const OP_CODE = new Map<string, number>(OPS.map((op, i) => [op, i]));
+const F_DIR = 1;
+const F_IN_ORDER = 2;
+const F_REFRESH = 4;
+const F_RECURSIVE = 8;
+const F_VALUE = 16;
+const F_PREV_VALUE = 32;
+
+type AnyCommand = {
+  op: Command['op'];
+  key?: string;
+  value?: unknown;
+  dir?: boolean;
+  inOrder?: boolean;
+  refresh?: boolean;
+  recursive?: boolean;
+  ttl?: number;
+  now: number;
+  prevValue?: unknown;
+  prevIndex?: number;
+};
+
 export function encodeCommand(c: Command): Uint8Array {
-  return packr.pack(c);
+  const a = c as AnyCommand;
+  const op = OP_CODE.get(a.op);
+  if (op === undefined) throw new KvError(KvErrorCode.RaftInternal, `unknown command ${String(a.op)}`, 0);
+  let flags = 0;
+  if (a.dir) flags |= F_DIR;
+  if (a.inOrder) flags |= F_IN_ORDER;
+  if (a.refresh) flags |= F_REFRESH;
+  if (a.recursive) flags |= F_RECURSIVE;
+  if (a.value !== undefined) flags |= F_VALUE;
+  if (a.prevValue !== undefined) flags |= F_PREV_VALUE;
+  return packr.pack([
+    1,
+    op,
+    a.key ?? '',
+    flags,
+    a.value === undefined ? null : a.value,
+    a.ttl ?? null,
+    a.now,
+    a.prevValue === undefined ? null : a.prevValue,
+    a.prevIndex ?? null,
+  ]);
 }
 
 /**
@@ -67,15 +113,26 @@ export function encodeCommand(c: Command): Uint8Array {
  * the log was written by something else.
  */
 export function decodeCommand(bytes: Uint8Array): Command {
-  let c: unknown;
+  let a: unknown;
   try {
-    c = packr.unpack(bytes);
+    a = packr.unpack(bytes);
   } catch (e) {
     throw new KvError(KvErrorCode.RaftInternal, `entry is not a store command: ${(e as Error).message}`, 0);
   }
-  if (typeof c !== 'object' || c === null || typeof (c as { op?: unknown }).op !== 'string') {
+  if (!Array.isArray(a) || a.length !== 9 || a[0] !== 1 || typeof a[1] !== 'number' || OPS[a[1]] === undefined) {
     throw new KvError(KvErrorCode.RaftInternal, 'entry is not a store command', 0);
   }
+  const [, op, key, flags, value, ttl, now, prevValue, prevIndex] = a as [number, number, string, number, unknown, number | null, number, unknown, number | null];
+  const c: AnyCommand = { op: OPS[op], now };
+  if (key !== '') c.key = key;
+  if (flags & F_DIR) c.dir = true;
+  if (flags & F_IN_ORDER) c.inOrder = true;
+  if (flags & F_REFRESH) c.refresh = true;
+  if (flags & F_RECURSIVE) c.recursive = true;
+  if (flags & F_VALUE) c.value = value;
+  if (ttl !== null) c.ttl = ttl;
+  if (flags & F_PREV_VALUE) c.prevValue = prevValue;
+  if (prevIndex !== null) c.prevIndex = prevIndex;
   return c as Command;
 }
 

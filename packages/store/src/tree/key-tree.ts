@@ -359,7 +359,7 @@ export class KeyTree {
   // ------------------------------------------------------------------ representation
 
   private ttlFields(n: TreeNode, now: number): { expiration?: string; ttl?: number } {
-    if (n.expireTime === 0) return {};
+    if (n.expireTime === 0) return NO_TTL;
     const left = n.expireTime - now;
     return { expiration: new Date(n.expireTime).toISOString(), ttl: Math.ceil(left / 1000) };
   }
@@ -389,13 +389,8 @@ export class KeyTree {
       const head = this.dirHeader(n, now);
       return recursive ? { ...head, nodes: this.listChildren(n, true, sorted, now) } : head;
     }
-    return {
-      key: n.key,
-      value: n.value,
-      createdIndex: n.createdIndex,
-      modifiedIndex: n.modifiedIndex,
-      ...this.ttlFields(n, now),
-    };
+    if (n.expireTime === 0) return { key: n.key, value: n.value, createdIndex: n.createdIndex, modifiedIndex: n.modifiedIndex };
+    return { key: n.key, value: n.value, createdIndex: n.createdIndex, modifiedIndex: n.modifiedIndex, ...this.ttlFields(n, now) };
   }
 
   // ------------------------------------------------------------------ snapshot
@@ -450,6 +445,8 @@ export interface TreeSnapshot {
   readonly nodes: SnapshotNode[];
   readonly history: KvEvent[];
 }
+
+const NO_TTL: { expiration?: string; ttl?: number } = Object.freeze({});
 
 function newNode(key: string, name: string, parent: TreeNode | undefined, dir: boolean, value: unknown, index: number): TreeNode {
   return {

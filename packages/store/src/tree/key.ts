@@ -20,8 +20,14 @@ const encoder = new TextEncoder();
  * @throws KvError 209 (invalid field) for a key that is not a string,
  * contains a NUL byte, or exceeds `maxKeyBytes`.
  */
+// Already-normal keys (the common case, and every key inside a command) skip
+// the split/join: a leading slash, no empty, `.` or `..` segment, no trailing
+// slash, no NUL.
+const NORMAL_KEY = /^(?:\/(?!\.\.?(?:\/|$))[^/\0]+)+$/;
+
 export function normalizeKey(key: unknown, limits: KeyLimits = DEFAULT_LIMITS): string {
   if (typeof key !== 'string') throw new KvError(KvErrorCode.InvalidField, `key must be a string, got ${typeof key}`, 0);
+  if (key.length <= limits.maxKeyBytes / 3 && NORMAL_KEY.test(key)) return key;
   if (key.includes('\0')) throw new KvError(KvErrorCode.InvalidField, 'key must not contain NUL bytes', 0);
   const out: string[] = [];
   for (const seg of key.split('/')) {
