@@ -1,7 +1,7 @@
 import type { AppliedEntry, StateMachine } from '@kv/raft';
 import { KvError, KvErrorCode } from './errors.js';
 import type { IndexRegistry } from './indexes/index-registry.js';
-import { decodeCommand, storePackr } from './tree/command.js';
+import { decodeCommand, storePackr, unpackPlain } from './tree/command.js';
 import type { KeyTree, TreeSnapshot } from './tree/key-tree.js';
 import type { KvEvent } from './tree/types.js';
 import type { WatcherHub } from './watch/watcher-hub.js';
@@ -29,7 +29,7 @@ export class KvStateMachine implements StateMachine<ApplyResult> {
   }
 
   restore(data: Uint8Array): void {
-    const snap = storePackr.unpack(data) as TreeSnapshot;
+    const snap = unpackPlain(data) as TreeSnapshot;
     this.indexes.clear();
     this.tree.restore(snap);
     // The tree jumped forward: a watcher may have missed events in between.

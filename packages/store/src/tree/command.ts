@@ -55,6 +55,33 @@ export type Command =
 // No records: persisted and replicated bytes must decode without shared
 // structure definitions (msgpackr's records are off).
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
+// Decoding goes through Maps: msgpackr's object decoding renames a
+// `__proto__` key (to keep prototypes safe), which would change a user's
+// value. toPlain rebuilds objects with every key as an own property.
+const unpackr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: false, int64AsType: 'number' });
+
+/** Turns decoded Maps back into plain objects, keeping `__proto__` as an ordinary own key. */
+function toPlain(v: unknown): unknown {
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of v) {
+      Object.defineProperty(o, String(k), { value: toPlain(x), enumerable: true, writable: true, configurable: true });
+    }
+    return o;
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x === 'object' && x !== null) v[i] = toPlain(x);
+    }
+  }
+  return v;
+}
+
+/** Decodes store data (commands, snapshots) with objects as plain objects. */
+export function unpackPlain(bytes: Uint8Array): unknown {
+  return toPlain(unpackr.unpack(bytes));
+}
 
 // Commands travel as compact arrays rather than maps: no key strings to
 // write and read for every entry on every replica.
@@ -115,7 +142,7 @@ export function encodeCommand(c: Command): Uint8Array {
 export function decodeCommand(bytes: Uint8Array): Command {
   let a: unknown;
   try {
-    a = packr.unpack(bytes);
+    a = unpackPlain(bytes);
   } catch (e) {
     throw new KvError(KvErrorCode.RaftInternal, `entry is not a store command: ${(e as Error).message}`, 0);
   }

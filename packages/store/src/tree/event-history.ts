@@ -28,6 +28,12 @@ export function eventMatches(e: KvEvent, key: string, recursive: boolean): boole
 export class EventHistory {
   private buf: KvEvent[] = [];
   private start = 0;
+  /**
+   * Index of the newest event dropped from the ring (0: none yet). Events
+   * can share an index (one `expire` removes several keys), so "older than
+   * the oldest kept" is not enough to know whether a scan lost any.
+   */
+  droppedIndex = 0;
 
   constructor(readonly capacity: number) {}
 
@@ -36,6 +42,7 @@ export class EventHistory {
       this.buf.push(e);
       return;
     }
+    this.droppedIndex = this.buf[this.start].index;
     this.buf[this.start] = e;
     this.start = (this.start + 1) % this.capacity;
   }
@@ -59,8 +66,9 @@ export class EventHistory {
    */
   scan(key: string, recursive: boolean, sinceIndex: number, storeIndex: number): KvEvent[] {
     const all = this.events();
-    // Only a full ring has dropped anything.
-    if (all.length === this.capacity && all.length > 0 && sinceIndex < all[0].index) {
+    // Once anything was dropped: below the oldest kept index (etcd's rule),
+    // or at an index some of whose events were dropped.
+    if (this.droppedIndex > 0 && (sinceIndex < all[0].index || sinceIndex <= this.droppedIndex)) {
       throw new KvError(
         KvErrorCode.EventIndexCleared,
         `the requested history has been cleared [${all[0].index}/${sinceIndex}]`,
@@ -71,8 +79,9 @@ export class EventHistory {
   }
 
   /** Replaces the contents (restoring a snapshot). */
-  load(events: readonly KvEvent[]): void {
+  load(events: readonly KvEvent[], droppedIndex: number): void {
     this.buf = events.slice(-this.capacity);
+    this.droppedIndex = events.length > this.capacity ? Math.max(droppedIndex, events[events.length - this.capacity - 1].index) : droppedIndex;
     this.start = 0;
   }
 }

@@ -1,7 +1,7 @@
 import { KvError, KvErrorCode } from '../errors.js';
 import type { Command } from './command.js';
 import { EventHistory } from './event-history.js';
-import { normalizeKey, segments } from './key.js';
+import { normalizeKey as normalize, segments } from './key.js';
 import { TtlHeap } from './ttl-heap.js';
 import type { KvAction, KvEvent, KvNodeData } from './types.js';
 import { deepFreeze, formatValue, valueEquals } from './values.js';
@@ -36,6 +36,16 @@ export interface KeyTreeOptions {
   /** Change events kept for watchers starting in the past. @defaultValue 1000 */
   readonly historySize?: number;
   readonly observer?: TreeObserver;
+}
+
+/**
+ * Inside the tree, keys are normalised without size limits: limits are
+ * configuration, checked where a member proposes, and replicas configured
+ * differently must still apply the same log alike.
+ */
+const UNLIMITED = Object.freeze({ maxKeyBytes: Infinity, maxValueBytes: Infinity });
+function normalizeKey(key: string): string {
+  return normalize(key, UNLIMITED);
 }
 
 // etcd treats expiration times before 2000-01-01 as "permanent".
@@ -92,8 +102,7 @@ export class KeyTree {
    */
   get(rawKey: string, opts: GetOptions = {}, now = Date.now()): KvEvent {
     const key = normalizeKey(rawKey);
-    const n = this.find(key);
-    if (!n) throw new KvError(KvErrorCode.KeyNotFound, key, this.index);
+    const n = this.lookup(key);
     const node: KvNodeData = n.dir
       ? { ...this.dirHeader(n, now), nodes: this.listChildren(n, !!opts.recursive, !!opts.sorted, now) }
       : this.repr(n, false, false, now);
@@ -189,8 +198,7 @@ export class KeyTree {
   private update(rawKey: string, value: unknown, ttl: number | undefined, refresh: boolean, now: number, index: number): KvEvent {
     const key = normalizeKey(rawKey);
     if (key === '/') throw new KvError(KvErrorCode.RootReadOnly, '/', this.index);
-    const n = this.find(key);
-    if (!n) throw new KvError(KvErrorCode.KeyNotFound, key, this.index);
+    const n = this.lookup(key);
     if (n.dir && value !== undefined && value !== '' && !refresh) throw new KvError(KvErrorCode.NotFile, key, this.index);
     const prevNode = this.repr(n, false, false, now);
     const prevValue = n.value;
@@ -206,8 +214,7 @@ export class KeyTree {
   private compareAndSwap(cmd: Extract<Command, { op: 'compareAndSwap' }>, index: number): KvEvent {
     const key = normalizeKey(cmd.key);
     if (key === '/') throw new KvError(KvErrorCode.RootReadOnly, '/', this.index);
-    const n = this.find(key);
-    if (!n) throw new KvError(KvErrorCode.KeyNotFound, key, this.index);
+    const n = this.lookup(key);
     if (n.dir) throw new KvError(KvErrorCode.NotFile, key, this.index);
     this.compare(n, cmd.prevValue, cmd.prevIndex);
     const prevNode = this.repr(n, false, false, cmd.now);
@@ -240,8 +247,7 @@ export class KeyTree {
     const key = normalizeKey(rawKey);
     if (key === '/') throw new KvError(KvErrorCode.RootReadOnly, '/', this.index);
     if (recursive) dir = true;
-    const n = this.find(key);
-    if (!n) throw new KvError(KvErrorCode.KeyNotFound, key, this.index);
+    const n = this.lookup(key);
     if (n.dir) {
       if (!dir) throw new KvError(KvErrorCode.NotFile, key, this.index);
       if (n.children!.size > 0 && !recursive) throw new KvError(KvErrorCode.DirNotEmpty, key, this.index);
@@ -252,10 +258,9 @@ export class KeyTree {
   }
 
   private compareAndDelete(rawKey: string, prevValue: unknown, prevIndex: number | undefined, now: number, index: number): KvEvent {
+    // No read-only check: the root is a directory, so etcd answers 102.
     const key = normalizeKey(rawKey);
-    if (key === '/') throw new KvError(KvErrorCode.RootReadOnly, '/', this.index);
-    const n = this.find(key);
-    if (!n) throw new KvError(KvErrorCode.KeyNotFound, key, this.index);
+    const n = this.lookup(key);
     if (n.dir) throw new KvError(KvErrorCode.NotFile, key, this.index);
     this.compare(n, prevValue, prevIndex);
     const prevNode = this.repr(n, false, false, now);
@@ -292,6 +297,10 @@ export class KeyTree {
   }
 
   private commit(e: KvEvent): KvEvent {
+    // The same object goes to the caller, the history and every watcher.
+    Object.freeze(e);
+    Object.freeze(e.node);
+    if (e.prevNode) Object.freeze(e.prevNode);
     this.index = e.index;
     this.history.add(e);
     this.observer.event?.(e);
@@ -304,6 +313,21 @@ export class KeyTree {
   }
 
   // ------------------------------------------------------------------ structure
+
+  /**
+   * etcd's internalGet: the node at `key`, or KvError 104 naming the value
+   * the path runs into, or 100 naming the first key that is missing.
+   */
+  private lookup(key: string): TreeNode {
+    let n: TreeNode = this.root;
+    for (const seg of segments(key)) {
+      if (!n.dir) throw new KvError(KvErrorCode.NotDir, n.key, this.index);
+      const c = n.children!.get(seg);
+      if (!c) throw new KvError(KvErrorCode.KeyNotFound, n.key === '/' ? `/${seg}` : `${n.key}/${seg}`, this.index);
+      n = c;
+    }
+    return n;
+  }
 
   private find(key: string): TreeNode | undefined {
     let n: TreeNode | undefined = this.root;
@@ -380,7 +404,7 @@ export class KeyTree {
       if (c.name.startsWith('_')) continue;
       out.push(this.repr(c, recursive, sorted, now));
     }
-    if (sorted) out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    if (sorted) out.sort((a, b) => compareUtf8(a.key, b.key));
     return out;
   }
 
@@ -408,7 +432,7 @@ export class KeyTree {
       }
     };
     walk(this.root);
-    return { v: 1, index: this.index, nodes, history: this.history.events() };
+    return { v: 1, index: this.index, nodes, history: this.history.events(), droppedIndex: this.history.droppedIndex };
   }
 
   /** Replaces all state with a snapshot's (the observer sees every value written again). */
@@ -431,7 +455,7 @@ export class KeyTree {
       if (dir !== 1) this.observer.valueWritten?.(key, n.value, undefined);
     }
     this.index = s.index;
-    this.history.load(s.history);
+    this.history.load(s.history, s.droppedIndex ?? 0);
   }
 }
 
@@ -444,6 +468,29 @@ export interface TreeSnapshot {
   readonly index: number;
   readonly nodes: SnapshotNode[];
   readonly history: KvEvent[];
+  /** Index of the newest event the history had dropped. */
+  readonly droppedIndex?: number;
+}
+
+/**
+ * Orders keys as etcd does (Go compares strings by UTF-8 bytes, which is
+ * code point order). JavaScript's `<` compares UTF-16 units, which differs
+ * for characters beyond U+FFFF against U+E000–U+FFFF.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Surrogates (U+D800–DFFF) stand for code points above U+FFFF: they sort
+    // after everything in the BMP.
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys) return xs ? 1 : -1;
+    return x < y ? -1 : 1;
+  }
+  return a.length - b.length;
 }
 
 const NO_TTL: { expiration?: string; ttl?: number } = Object.freeze({});

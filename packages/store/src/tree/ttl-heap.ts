@@ -1,5 +1,5 @@
 /**
- * A min-heap of (expireTime, key) with lazy deletion: entries whose key was
+ * A min-heap of (expireTime, key), ordered by both, with lazy deletion: entries whose key was
  * removed or given a new TTL are skipped when they surface (the caller checks
  * against the tree), which keeps updates O(log n) without an index into the
  * heap.
@@ -18,7 +18,7 @@ export class TtlHeap {
     let i = this.times.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (this.times[p] <= this.times[i]) break;
+      if (!this.less(i, p)) break;
       this.swap(i, p);
       i = p;
     }
@@ -42,8 +42,8 @@ export class TtlHeap {
       const l = 2 * i + 1;
       const r = l + 1;
       let s = i;
-      if (l < m && this.times[l] < this.times[s]) s = l;
-      if (r < m && this.times[r] < this.times[s]) s = r;
+      if (l < m && this.less(l, s)) s = l;
+      if (r < m && this.less(r, s)) s = r;
       if (s === i) break;
       this.swap(i, s);
       i = s;
@@ -54,6 +54,17 @@ export class TtlHeap {
   clear(): void {
     this.times.length = 0;
     this.keys.length = 0;
+  }
+
+  /**
+   * A total order, (expireTime, key): keys expiring at the same moment come
+   * out in the same order on every replica, whatever the heap's layout
+   * (which differs after a snapshot restore or lazy deletions).
+   */
+  private less(a: number, b: number): boolean {
+    const ta = this.times[a];
+    const tb = this.times[b];
+    return ta < tb || (ta === tb && this.keys[a] < this.keys[b]);
   }
 
   private swap(a: number, b: number): void {
