@@ -14,3 +14,12 @@ test('every RaftErrorCode and RAFT_INVARIANT has a section in packages/raft/READ
   const missing = codes.filter((c) => !readme.includes(`### ${c}\n`));
   assert.deepEqual(missing, [], `undocumented error codes: ${missing.join(', ')}`);
 });
+
+test('every exported error class of @kv/store has a section in packages/store/README.md', () => {
+  const src = readFileSync(new URL('../packages/store/src/errors.ts', import.meta.url), 'utf8');
+  const classes = [...src.matchAll(/export class (\w+) extends Error/g)].map((m) => m[1]);
+  assert.ok(classes.length >= 2, `found only ${classes.length} error classes in errors.ts`);
+  const readme = readFileSync(new URL('../packages/store/README.md', import.meta.url), 'utf8');
+  const missing = classes.filter((c) => !readme.includes(`### ${c}\n`));
+  assert.deepEqual(missing, [], `undocumented error classes: ${missing.join(', ')}`);
+});
