@@ -63,6 +63,12 @@ export interface CreateNodeOptions {
    * `logStore` that does not.
    */
   memberId?: string;
+  /**
+   * How long a member started with `initialClusterState: 'existing'` waits
+   * for the cluster to contact it (it must have been added first).
+   * @defaultValue 60000
+   */
+  joinTimeoutMs?: number;
   /** Bytes of storage on disk, for `status().dbSize`. */
   dbSize?: () => number;
   /** Called after the node closes (to close what the caller opened for it). */
@@ -133,7 +139,32 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
     const joining = new JoiningTransport(options.transport);
     transport = joining;
     logger.info(`${name} is waiting for the cluster to contact it at ${ownUrls.join(',')}`);
-    id = await joining.whoAmI();
+    const joinTimeoutMs = options.joinTimeoutMs ?? 60_000;
+    const clock = options.transport.clock ?? realClock;
+    let timer: ReturnType<typeof clock.setTimeout> | undefined;
+    try {
+      id = await Promise.race([
+        joining.whoAmI(),
+        new Promise<never>((_, reject) => {
+          timer = clock.setTimeout(
+            () =>
+              reject(
+                new RaftError(
+                  'RAFT_TIMEOUT',
+                  `no member of the cluster contacted ${name} at ${ownUrls.join(',')} within ${joinTimeoutMs} ms; ` +
+                    `add it first (members.add / etcdctl member add) and check that the peer URL is reachable`,
+                ),
+              ),
+            joinTimeoutMs,
+          );
+        }),
+      ]);
+    } catch (e) {
+      await joining.stop();
+      throw e;
+    } finally {
+      if (timer !== undefined) clock.clearTimeout(timer);
+    }
     logger.info(`${name} joined the cluster as member ${id}`);
   }
 

@@ -329,6 +329,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
     },
     /** Removes a member for good. Removing the leader makes it step down. */
     remove: async (id: string): Promise<void> => {
+      if (!this.p.raft.memberList().some((m) => m.id === id)) {
+        throw new KvError(KvErrorCode.KeyNotFound, id, this.p.tree.index, `member ${id} not found`);
+      }
       await this.p.raft.removeMember(id);
     },
     /** Changes a member's peer URLs. */
@@ -339,6 +342,9 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
     },
     /** Promotes a learner to a voting member. */
     promote: async (id: string): Promise<void> => {
+      if (!this.p.raft.memberList().some((m) => m.id === id)) {
+        throw new KvError(KvErrorCode.KeyNotFound, id, this.p.tree.index, `member ${id} not found`);
+      }
       await this.p.raft.promoteMember(id);
     },
   };
@@ -388,7 +394,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.expiryTimer !== undefined) this.p.clock.clearInterval(this.expiryTimer);
-    this.p.hub.closeAll();
+    this.p.hub.close();
     await this.p.raft.close();
     await this.p.onClose();
   }

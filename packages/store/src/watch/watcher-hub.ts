@@ -37,18 +37,18 @@ class Watcher implements AsyncIterableIterator<KvEvent> {
   private waiting: Waiting | undefined;
   private finished = false;
   private error: Error | undefined;
-  private readonly onAbort = (): void => this.end();
 
   constructor(
     readonly key: string,
     readonly recursive: boolean,
+    /** Only events at or after this index are reported (etcd's sinceIndex). */
+    private readonly sinceIndex: number,
     private readonly bufferSize: number,
     private readonly hub: WatcherHub,
-    private readonly signal: AbortSignal | undefined,
+    readonly signal: AbortSignal | undefined,
     backlog: KvEvent[],
   ) {
     this.queue = backlog;
-    signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   get ended(): boolean {
@@ -57,7 +57,7 @@ class Watcher implements AsyncIterableIterator<KvEvent> {
 
   /** Called by the hub, synchronously, for each matching event. */
   push(e: KvEvent): void {
-    if (this.finished) return;
+    if (this.finished || e.index < this.sinceIndex) return;
     if (this.waiting) {
       const w = this.waiting;
       this.waiting = undefined;
@@ -76,7 +76,6 @@ class Watcher implements AsyncIterableIterator<KvEvent> {
     if (this.finished) return;
     this.finished = true;
     this.error = error;
-    this.signal?.removeEventListener('abort', this.onAbort);
     this.hub.remove(this);
     if (this.waiting) {
       const w = this.waiting;
@@ -158,6 +157,12 @@ export class WatcherHub {
   private readonly exact = new Map<string, Set<Watcher>>();
   private readonly prefix = new Map<string, Set<Watcher>>();
   private count = 0;
+  private closed = false;
+  /**
+   * One 'abort' listener per signal, however many watches share it (Node
+   * warns past 10 listeners on one signal, and each would be a closure).
+   */
+  private readonly bySignal = new Map<AbortSignal, { watchers: Set<Watcher>; listener: () => void }>();
 
   constructor(
     private readonly history: EventHistory,
@@ -178,19 +183,23 @@ export class WatcherHub {
       if (!Number.isInteger(bufferSize) || bufferSize < 1) {
         throw new KvError(KvErrorCode.InvalidField, `bufferSize must be a positive integer, got ${bufferSize}`, this.storeIndex());
       }
-      if (opts.waitIndex !== undefined) {
+      // etcd: no waitIndex (or 0) means "from the next change".
+      let since = this.storeIndex() + 1;
+      if (opts.waitIndex !== undefined && opts.waitIndex !== 0) {
         if (!Number.isSafeInteger(opts.waitIndex) || opts.waitIndex < 0) {
           throw new KvError(KvErrorCode.IndexNaN, `waitIndex must be a non-negative integer, got ${String(opts.waitIndex)}`, this.storeIndex());
         }
-        backlog = this.history.scan(key, !!opts.recursive, opts.waitIndex, this.storeIndex());
+        since = opts.waitIndex;
+        if (since <= this.storeIndex()) backlog = this.history.scan(key, !!opts.recursive, since, this.storeIndex());
       }
-      if (opts.signal?.aborted) return failedWatchDone();
-      const w = new Watcher(key, !!opts.recursive, bufferSize, this, opts.signal, backlog);
+      if (this.closed || opts.signal?.aborted) return failedWatchDone();
+      const w = new Watcher(key, !!opts.recursive, since, bufferSize, this, opts.signal, backlog);
       const map = opts.recursive ? this.prefix : this.exact;
       let set = map.get(key);
       if (!set) map.set(key, (set = new Set()));
       set.add(w);
       this.count++;
+      if (opts.signal) this.attachSignal(opts.signal, w);
       return w;
     } catch (e) {
       return failedWatch(e as Error);
@@ -218,6 +227,21 @@ export class WatcherHub {
     for (const w of targets) if (eventMatches(e, w.key, w.recursive)) w.push(e);
   }
 
+  private attachSignal(signal: AbortSignal, w: Watcher): void {
+    let entry = this.bySignal.get(signal);
+    if (!entry) {
+      const watchers = new Set<Watcher>();
+      const listener = (): void => {
+        this.bySignal.delete(signal);
+        for (const x of [...watchers]) x.end();
+      };
+      entry = { watchers, listener };
+      this.bySignal.set(signal, entry);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    entry.watchers.add(w);
+  }
+
   /** Called by a watcher when it ends. */
   remove(w: Watcher): void {
     const map = w.recursive ? this.prefix : this.exact;
@@ -225,9 +249,25 @@ export class WatcherHub {
     if (!set || !set.delete(w)) return;
     this.count--;
     if (set.size === 0) map.delete(w.key);
+    if (w.signal) {
+      const entry = this.bySignal.get(w.signal);
+      if (entry) {
+        entry.watchers.delete(w);
+        if (entry.watchers.size === 0) {
+          this.bySignal.delete(w.signal);
+          w.signal.removeEventListener('abort', entry.listener);
+        }
+      }
+    }
   }
 
-  /** Ends every watch (the node is closing): iterations finish normally. */
+  /** Ends every watch for good (the node is closing): iterations finish normally, later watches end at once. */
+  close(): void {
+    this.closed = true;
+    this.closeAll();
+  }
+
+  /** Ends every current watch (the node is closing, or restored a snapshot: then with `error`). */
   closeAll(error?: Error): void {
     const all: Watcher[] = [];
     for (const set of this.exact.values()) all.push(...set);
