@@ -62,6 +62,8 @@ const unpackr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: 
 
 /** Turns decoded Maps back into plain objects, keeping `__proto__` as an ordinary own key. */
 function toPlain(v: unknown): unknown {
+  // Bytes come back as plain Uint8Arrays (not Node Buffers), as they went in.
+  if (Buffer.isBuffer(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   if (v instanceof Map) {
     const o: Record<string, unknown> = {};
     for (const [k, x] of v) {
@@ -83,9 +85,15 @@ export function unpackPlain(bytes: Uint8Array): unknown {
   return toPlain(unpackr.unpack(bytes));
 }
 
-// Commands travel as compact arrays rather than maps: no key strings to
-// write and read for every entry on every replica.
-// [version, op, key, flags, value, ttl, now, prevValue, prevIndex]
+// Commands travel in a small binary layout rather than msgpack: every
+// replica decodes every command, and the common case (a string key and a
+// string value) then costs two native UTF-8 reads instead of a generic
+// msgpack walk. Other values are msgpack inside it.
+//
+//   u8 version(2) | u8 op | u8 flags | f64 now | [f64 ttl] | [f64 prevIndex]
+//   | u32 keyLen | key UTF-8 | value? | prevValue?
+//   value := u8 kind (1 string, 2 msgpack) | u32 len | bytes
+const VERSION = 2;
 const OPS = ['set', 'create', 'update', 'compareAndSwap', 'delete', 'compareAndDelete', 'expire'] as const;
 const OP_CODE = new Map<string, number>(OPS.map((op, i) => [op, i]));
 const F_DIR = 1;
@@ -94,6 +102,10 @@ const F_REFRESH = 4;
 const F_RECURSIVE = 8;
 const F_VALUE = 16;
 const F_PREV_VALUE = 32;
+const F_TTL = 64;
+const F_PREV_INDEX = 128;
+const KIND_STRING = 1;
+const KIND_PACKED = 2;
 
 type AnyCommand = {
   op: Command['op'];
@@ -109,6 +121,12 @@ type AnyCommand = {
   prevIndex?: number;
 };
 
+function valueBytes(v: unknown): { kind: number; bytes: Buffer } {
+  if (typeof v === 'string') return { kind: KIND_STRING, bytes: Buffer.from(v, 'utf8') };
+  const packed = packr.pack(v);
+  return { kind: KIND_PACKED, bytes: Buffer.isBuffer(packed) ? packed : Buffer.from(packed) };
+}
+
 export function encodeCommand(c: Command): Uint8Array {
   const a = c as AnyCommand;
   const op = OP_CODE.get(a.op);
@@ -118,19 +136,37 @@ export function encodeCommand(c: Command): Uint8Array {
   if (a.inOrder) flags |= F_IN_ORDER;
   if (a.refresh) flags |= F_REFRESH;
   if (a.recursive) flags |= F_RECURSIVE;
-  if (a.value !== undefined) flags |= F_VALUE;
-  if (a.prevValue !== undefined) flags |= F_PREV_VALUE;
-  return packr.pack([
-    1,
-    op,
-    a.key ?? '',
-    flags,
-    a.value === undefined ? null : a.value,
-    a.ttl ?? null,
-    a.now,
-    a.prevValue === undefined ? null : a.prevValue,
-    a.prevIndex ?? null,
-  ]);
+  if (a.ttl !== undefined && a.ttl !== null) flags |= F_TTL;
+  if (a.prevIndex !== undefined && a.prevIndex !== null) flags |= F_PREV_INDEX;
+  const value = a.value !== undefined ? valueBytes(a.value) : undefined;
+  const prev = a.prevValue !== undefined ? valueBytes(a.prevValue) : undefined;
+  if (value) flags |= F_VALUE;
+  if (prev) flags |= F_PREV_VALUE;
+  const key = a.key ?? '';
+  const keyLen = Buffer.byteLength(key, 'utf8');
+  const size =
+    3 + 8 + (flags & F_TTL ? 8 : 0) + (flags & F_PREV_INDEX ? 8 : 0) + 4 + keyLen + (value ? 5 + value.bytes.length : 0) + (prev ? 5 + prev.bytes.length : 0);
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  out[o++] = VERSION;
+  out[o++] = op;
+  out[o++] = flags;
+  o = out.writeDoubleLE(a.now, o);
+  if (flags & F_TTL) o = out.writeDoubleLE(a.ttl!, o);
+  if (flags & F_PREV_INDEX) o = out.writeDoubleLE(a.prevIndex!, o);
+  o = out.writeUInt32LE(keyLen, o);
+  o += out.write(key, o, 'utf8');
+  for (const v of [value, prev]) {
+    if (!v) continue;
+    out[o++] = v.kind;
+    o = out.writeUInt32LE(v.bytes.length, o);
+    o += v.bytes.copy(out, o);
+  }
+  return out;
+}
+
+function bad(why: string): KvError {
+  return new KvError(KvErrorCode.RaftInternal, `entry is not a store command: ${why}`, 0);
 }
 
 /**
@@ -140,26 +176,62 @@ export function encodeCommand(c: Command): Uint8Array {
  * the log was written by something else.
  */
 export function decodeCommand(bytes: Uint8Array): Command {
-  let a: unknown;
   try {
-    a = unpackPlain(bytes);
+    return decodeUnchecked(bytes);
   } catch (e) {
-    throw new KvError(KvErrorCode.RaftInternal, `entry is not a store command: ${(e as Error).message}`, 0);
+    if (e instanceof KvError) throw e;
+    throw bad((e as Error).message);
   }
-  if (!Array.isArray(a) || a.length !== 9 || a[0] !== 1 || typeof a[1] !== 'number' || OPS[a[1]] === undefined) {
-    throw new KvError(KvErrorCode.RaftInternal, 'entry is not a store command', 0);
+}
+
+function decodeUnchecked(bytes: Uint8Array): Command {
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < 15 || b[0] !== VERSION) throw bad(`${b.length} bytes, version ${b[0]}`);
+  const op = OPS[b[1]];
+  if (op === undefined) throw bad(`unknown op ${b[1]}`);
+  const flags = b[2];
+  let o = 3;
+  const need = (n: number): void => {
+    if (o + n > b.length) throw bad(`truncated at byte ${o}`);
+  };
+  const c: AnyCommand = { op, now: b.readDoubleLE(o) };
+  o += 8;
+  if (flags & F_TTL) {
+    need(8);
+    c.ttl = b.readDoubleLE(o);
+    o += 8;
   }
-  const [, op, key, flags, value, ttl, now, prevValue, prevIndex] = a as [number, number, string, number, unknown, number | null, number, unknown, number | null];
-  const c: AnyCommand = { op: OPS[op], now };
+  if (flags & F_PREV_INDEX) {
+    need(8);
+    c.prevIndex = b.readDoubleLE(o);
+    o += 8;
+  }
+  need(4);
+  const keyLen = b.readUInt32LE(o);
+  o += 4;
+  need(keyLen);
+  const key = b.toString('utf8', o, o + keyLen);
+  o += keyLen;
   if (key !== '') c.key = key;
+  const readValue = (): unknown => {
+    need(5);
+    const kind = b[o];
+    const len = b.readUInt32LE(o + 1);
+    o += 5;
+    need(len);
+    const start = o;
+    o += len;
+    if (kind === KIND_STRING) return b.toString('utf8', start, start + len);
+    if (kind === KIND_PACKED) return unpackPlain(b.subarray(start, start + len));
+    throw bad(`unknown value kind ${kind}`);
+  };
+  if (flags & F_VALUE) c.value = readValue();
+  if (flags & F_PREV_VALUE) c.prevValue = readValue();
   if (flags & F_DIR) c.dir = true;
   if (flags & F_IN_ORDER) c.inOrder = true;
   if (flags & F_REFRESH) c.refresh = true;
   if (flags & F_RECURSIVE) c.recursive = true;
-  if (flags & F_VALUE) c.value = value;
-  if (ttl !== null) c.ttl = ttl;
-  if (flags & F_PREV_VALUE) c.prevValue = prevValue;
-  if (prevIndex !== null) c.prevIndex = prevIndex;
+  if (o !== b.length) throw bad(`${b.length - o} trailing bytes`);
   return c as Command;
 }
 

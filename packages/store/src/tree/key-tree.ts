@@ -185,14 +185,19 @@ export class KeyTree {
       if (!how.replace) throw new KvError(KvErrorCode.NodeExist, key, this.index);
       if (existing.dir) throw new KvError(KvErrorCode.NotFile, key, this.index);
       prevNode = this.repr(existing, false, false, now);
-      this.removeNode(existing);
+      // Replacing a value: the new node takes its place in the parent's map
+      // (same position), and the indexes refile it from valueWritten's prev.
+      existing.parent = undefined;
+      if (dir) this.observer.valueRemoved?.(key, existing.value);
+    } else {
+      this.count++;
     }
     const n = newNode(key, name, parent, dir, dir ? undefined : deepFreeze(value), index);
-    this.setTtl(n, ttl, now);
+    if (ttl !== undefined && ttl !== null) this.setTtl(n, ttl, now);
     parent.children!.set(name, n);
-    this.count++;
     if (!dir) this.observer.valueWritten?.(key, n.value, prevNode ? { value: prevNode.value } : undefined);
-    return this.commit({ action: how.action, node: this.repr(n, false, false, now), ...(prevNode ? { prevNode } : {}), index });
+    const node = this.repr(n, false, false, now);
+    return this.commit(prevNode ? { action: how.action, node, prevNode, index } : { action: how.action, node, index });
   }
 
   private update(rawKey: string, value: unknown, ttl: number | undefined, refresh: boolean, now: number, index: number): KvEvent {
