@@ -563,7 +563,19 @@ export class Raft {
         );
         const fromLeader =
           m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap;
+        // A vote we are about to refuse (the candidate's log is behind ours)
+        // raises our term but must not restart our election timer: the
+        // paper resets it only on hearing from a leader or granting a vote.
+        // Restarting it lets candidates with stale logs keep the one member
+        // that could win from ever timing out (etcd-io/raft#167).
+        const refusing = m.type === MessageType.MsgVote && !this.log.isUpToDate(m.index, m.logTerm);
+        const elapsed = this.electionElapsed;
+        const timeout = this.randomizedElectionTimeout;
         this.becomeFollower(m.term, fromLeader ? m.from : NONE);
+        if (refusing) {
+          this.electionElapsed = elapsed;
+          this.randomizedElectionTimeout = timeout;
+        }
       }
     } else if (m.term < this.term) {
       if ((this.checkQuorum || this.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
