@@ -1,7 +1,8 @@
 import type { AppliedEntry, StateMachine } from '@kv/raft';
 import { KvError, KvErrorCode } from './errors.js';
 import type { IndexRegistry } from './indexes/index-registry.js';
-import { decodeCommand, storePackr, unpackPlain } from './tree/command.js';
+import { Packr } from 'msgpackr';
+import { decodeCommand, unpackPlain } from './tree/command.js';
 import type { KeyTree, TreeSnapshot } from './tree/key-tree.js';
 import type { KvEvent } from './tree/types.js';
 import type { WatcherHub } from './watch/watcher-hub.js';
@@ -25,7 +26,11 @@ export class KvStateMachine implements StateMachine<ApplyResult> {
   }
 
   snapshot(): Uint8Array {
-    return storePackr.pack(this.tree.toSnapshot());
+    // A packer of its own per snapshot: msgpackr keeps its output buffer for
+    // reuse, and a shared packer would hold a snapshot-sized buffer (hundreds
+    // of MB for a million keys) for the life of the process.
+    const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
+    return packr.pack(this.tree.toSnapshot());
   }
 
   restore(data: Uint8Array): void {
