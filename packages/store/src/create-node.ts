@@ -202,7 +202,10 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
           initialMemberMeta: Object.fromEntries(
             [...cluster].map(([n]) => [
               initialIds.get(n)!,
-              { name: n, clientURLs: n === name ? clientURLs : [], clusterId: initialClusterId },
+              // Identical on every member: these are the log's first entries,
+              // and replicas must agree on them byte for byte. Client URLs
+              // are published through the log once the member runs.
+              { name: n, clientURLs: [], clusterId: initialClusterId },
             ]),
           ),
         }
