@@ -4,6 +4,7 @@ import { IndexRegistry } from './indexes/index-registry.js';
 import { KvNode } from './kv-node.js';
 import { KvStateMachine, type ApplyResult } from './kv-state-machine.js';
 import { JoiningTransport } from './members/joining-transport.js';
+import { discoverSrv } from './members/discovery-srv.js';
 import { clusterId as deriveClusterId, memberId, parseInitialCluster } from './members/member-id.js';
 import { DEFAULT_LIMITS } from './tree/key.js';
 import { KeyTree } from './tree/key-tree.js';
@@ -21,7 +22,7 @@ export interface CreateNodeOptions {
    * Every member's peer URL(s): `'m1=ws://10.0.0.1:2380,m2=...'` or
    * `{ m1: 'ws://10.0.0.1:2380', ... }` (etcd `--initial-cluster`).
    */
-  initialCluster: string | Readonly<Record<string, string | readonly string[]>>;
+  initialCluster?: string | Readonly<Record<string, string | readonly string[]>>;
   /**
    * `'new'` bootstraps a cluster of exactly `initialCluster`; `'existing'`
    * joins one that already added this member (`members.add`).
@@ -30,6 +31,20 @@ export interface CreateNodeOptions {
   initialClusterState?: 'new' | 'existing';
   /** Tells clusters apart; part of every member ID. @defaultValue `'etcd-cluster'` */
   initialClusterToken?: string;
+  /**
+   * This member's advertised peer URLs (etcd `--initial-advertise-peer-urls`).
+   * Checked against its entry in `initialCluster` (etcd refuses a mismatch);
+   * required with `discoverySrv`.
+   */
+  initialAdvertisePeerUrls?: readonly string[];
+  /**
+   * Bootstrap from DNS SRV records under this domain instead of
+   * `initialCluster` (etcd `--discovery-srv`): `_kv-server._tcp`,
+   * `_etcd-server._tcp` and their `-ssl` variants.
+   */
+  discoverySrv?: string;
+  /** DNS servers for `discoverySrv` (`host` or `host:port`). @defaultValue the system's */
+  dnsServers?: readonly string[];
   /** Where clients reach this member, shown by `members.list()`. */
   advertiseClientUrls?: readonly string[];
   /**
@@ -106,9 +121,22 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
   const state = options.initialClusterState ?? 'new';
   if (!options.transport) throw invalid('transport is required');
   if (state !== 'new' && state !== 'existing') throw invalid(`initialClusterState must be 'new' or 'existing', got ${String(state)}`);
+  let spec = options.initialCluster;
+  if (options.discoverySrv !== undefined) {
+    if (!options.initialAdvertisePeerUrls || options.initialAdvertisePeerUrls.length === 0) {
+      throw invalid('discoverySrv needs initialAdvertisePeerUrls (how this member finds itself among the SRV records)');
+    }
+    spec = await discoverSrv({
+      domain: options.discoverySrv,
+      name,
+      advertisePeerUrls: options.initialAdvertisePeerUrls,
+      ...(options.dnsServers ? { dnsServers: options.dnsServers } : {}),
+    });
+  }
+  if (spec === undefined) throw invalid('initialCluster (or discoverySrv) is required');
   let cluster: Map<string, string[]>;
   try {
-    cluster = parseInitialCluster(options.initialCluster);
+    cluster = parseInitialCluster(spec);
   } catch (e) {
     throw invalid((e as Error).message);
   }
@@ -116,6 +144,7 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
   if (!ownUrls) {
     throw invalid(`couldn't find local name "${name}" in the initial cluster configuration (${[...cluster.keys()].join(', ')})`);
   }
+  checkAdvertised(name, ownUrls, options.initialAdvertisePeerUrls);
   const logger = options.logger ?? silentLogger;
   const limits = {
     maxKeyBytes: options.maxKeyBytes ?? DEFAULT_LIMITS.maxKeyBytes,
@@ -278,6 +307,26 @@ function publishAttributes(
       );
   };
   attempt();
+}
+
+/**
+ * etcd refuses a member whose advertised peer URLs differ from its entry in
+ * the initial cluster, in these words.
+ */
+function checkAdvertised(name: string, inCluster: readonly string[], advertised: readonly string[] | undefined): void {
+  if (!advertised || advertised.length === 0) return;
+  const norm = (u: string): string => new URL(u).href.replace(/\/$/, '');
+  const a = advertised.map(norm);
+  const c = inCluster.map(norm);
+  const missingFromAdvertised = c.filter((u) => !a.includes(u));
+  if (missingFromAdvertised.length > 0) {
+    throw invalid(
+      `--initial-cluster has ${missingFromAdvertised.map((u) => `${name}=${u}`).join(',')} but missing from --initial-advertise-peer-urls=${a.join(',')}`,
+    );
+  }
+  if (a.some((u) => !c.includes(u))) {
+    throw invalid(`--initial-advertise-peer-urls=${a.join(',')} but missing from --initial-cluster=${c.map((u) => `${name}=${u}`).join(',')}`);
+  }
 }
 
 function invalid(msg: string): KvError {
