@@ -9,7 +9,8 @@ import { KvError } from '../src/errors.ts';
 import { createMemoryNetwork } from '@kv/raft/testing';
 
 const { Packet } = dns2;
-type Answer = Record<string, unknown>;
+// Records as the server answers them (dns2 serialises plain objects).
+type Answer = Omit<dns2.Packet.Resource, 'toBuffer'>;
 const zone = new Map<string, Answer[]>();
 function srv(name: string, targets: [string, number][]): void {
   zone.set(`SRV ${name}`, targets.map(([target, port]) => ({ name, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 60, priority: 0, weight: 0, port, target })));
@@ -34,11 +35,11 @@ let dnsServers: string[];
 before(async () => {
   server = dns2.createServer({
     udp: true,
-    handle: (request: { questions: { name: string; type: number }[] }, send: (r: unknown) => void) => {
+    handle: (request, send) => {
       const response = Packet.createResponseFromRequest(request);
       const [q] = request.questions;
       const kind = q.type === Packet.TYPE.SRV ? 'SRV' : q.type === Packet.TYPE.A ? 'A' : 'other';
-      response.answers.push(...(zone.get(`${kind} ${q.name}`) ?? []));
+      response.answers.push(...((zone.get(`${kind} ${q.name}`) ?? []) as dns2.Packet.Resource[]));
       send(response);
     },
   });
