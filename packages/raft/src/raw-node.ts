@@ -205,6 +205,21 @@ export class RawNode {
     this.raft.step(message({ type: MessageType.MsgTransferLeader, from: transferee }));
   }
 
+  /**
+   * A follower forgets its leader (stays a follower in the same term, does
+   * not campaign). With check-quorum, followers refuse (pre-)votes while they
+   * believe a leader is alive; a follower that knows the leader is gone (its
+   * connection closed) calls this so it can grant them at once, and a new
+   * leader is elected without waiting out the election timeout. Safe: it
+   * only gives up the lease; no-op on a leader or candidate.
+   */
+  forgetLeader(): void {
+    const r = this.raft;
+    if (r.state !== StateType.Follower || r.lead === NONE) return;
+    r.logger.info(`${r.id} forgot leader ${r.lead} at term ${r.term}`);
+    r.lead = NONE;
+  }
+
   /** Tells the leader that `id` could not be reached, so its pipeline restarts. */
   reportUnreachable(id: NodeId): void {
     this.raft.step(message({ type: MessageType.MsgUnreachable, from: id }));

@@ -98,6 +98,13 @@ export interface RaftNodeOptions<R = unknown> {
    * @defaultValue 5000 + 2 × electionTimeoutMs (etcd's request timeout)
    */
   requestTimeoutMs?: number;
+  /**
+   * When the transport reports the leader unreachable (its connection
+   * closed), forget it and start a pre-vote at once rather than after an
+   * election timeout. Needs pre-vote (on by default).
+   * @defaultValue true
+   */
+  fastFailover?: boolean;
   /** Whether a follower forwards proposals to the leader. @defaultValue true */
   forwardProposals?: boolean;
   /** Time source. @defaultValue the transport's clock, else the real one */
@@ -250,6 +257,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly proposals = new ProposalTracker<unknown>();
   private readonly assembler: SnapshotAssembler;
   private readonly tag: { instanceHi: number; instanceLo: number };
+  private readonly coreRandom: RandomSource;
   private raw: RawNode | undefined;
   private state: NodeState = 'new';
   private ticker: TimerHandle | undefined;
@@ -279,6 +287,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.logger = options.logger ?? silentLogger;
     this.assembler = new SnapshotAssembler(this.config.maxSnapshotBytes);
     this.tag = { instanceHi: randomInt(0, 2 ** 32 - 1), instanceLo: randomInt(0, 2 ** 32 - 1) };
+    this.coreRandom = options.random ?? seededRandom(randomInt(0, 2 ** 31 - 1));
+    this.jitter = this.coreRandom;
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -315,7 +325,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       applied: this.applied,
       electionTick: this.config.electionTick,
       heartbeatTick: 1,
-      random: o.random ?? seededRandom(randomInt(0, 2 ** 31 - 1)),
+      random: this.coreRandom,
       logger: this.logger,
       disableProposalForwarding: !this.config.forwardProposals,
     });
@@ -450,11 +460,38 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private unreachable(id: NodeId): void {
     if (!this.running) return;
     try {
-      this.raw!.reportUnreachable(id);
+      const raw = this.raw!;
+      raw.reportUnreachable(id);
+      // Fast failover: the leader's connection is gone (a dead process
+      // closes its sockets). Forget it and start a pre-vote now instead of
+      // waiting out the election timeout. Safe with pre-vote: a pre-vote
+      // changes no term, and members still hearing from a live leader
+      // ignore it. Rate-limited so a flapping link cannot churn elections.
+      if (this.options.fastFailover !== false && raw.raft.preVote && raw.raft.lead === id && raw.raft.state === StateType.Follower) {
+        const now = this.clock.now();
+        if (now - this.lastFastCampaign >= this.config.electionTimeoutMs) {
+          this.lastFastCampaign = now;
+          // Forget now (so this member grants others' pre-votes), campaign
+          // after a short random delay: every follower sees the leader go at
+          // about the same moment, and campaigning together splits the vote.
+          raw.forgetLeader();
+          const delay = this.jitter.intn(2 * this.config.heartbeatIntervalMs);
+          this.logger.info(`${this.id} lost its connection to leader ${id}; pre-vote in ${delay} ms`);
+          this.clock.setTimeout(() => {
+            if (!this.running) return;
+            const r = this.raw!.raft;
+            if (r.state !== StateType.Follower || r.lead !== NONE) return;
+            this.raw!.campaign();
+            this.schedule();
+          }, delay);
+        }
+      }
     } catch (e) {
       if (!(e instanceof RaftError)) this.fail(asError(e));
     }
   }
+  private lastFastCampaign = -Infinity;
+  private readonly jitter: RandomSource;
 
   /** A member refused proposals this node forwarded: settle their callers with its reason. */
   private proposalsRefused(m: Message): void {

@@ -398,6 +398,14 @@ class Network implements MemoryNetwork {
     }
   }
 
+  /** A member stopped: every running member that knows it hears it is unreachable, on a later turn. */
+  closedConnections(url: string): void {
+    for (const m of this.#members.values()) {
+      if (m.url === url || !m.started) continue;
+      for (const id of m.peersAt(url)) this.schedule(0, () => m.reportUnreachable(id));
+    }
+  }
+
   #deliver(from: Member, to: Member, epoch: number, m: Message): void {
     this.#inFlight--;
     // The receiver must be the same incarnation that was listening when the
@@ -466,7 +474,11 @@ class Member implements MemoryTransport {
   }
 
   stop(): Promise<void> {
+    const wasRunning = this.#handler !== undefined;
     this.#handler = undefined;
+    // Like a process whose sockets close: members that know this one hear
+    // that it is unreachable (a follower can then elect a new leader at once).
+    if (wasRunning) this.network.closedConnections(this.url);
     this.#peers.clear();
     this.#removed.clear();
     this.#lastUnreachable.clear();
@@ -475,6 +487,13 @@ class Member implements MemoryTransport {
 
   peerUrl(id: NodeId): string | undefined {
     return this.#peers.get(id);
+  }
+
+  /** The IDs this transport knows at `url`. */
+  peersAt(url: string): NodeId[] {
+    const out: NodeId[] = [];
+    for (const [id, u] of this.#peers) if (u === url) out.push(id);
+    return out;
   }
 
   /** Records where `id` is, if this transport does not know yet. */

@@ -1,0 +1,18 @@
+// The benchmarks by name (DESIGN.md's names). KV_BENCH_SECONDS sets how
+// long the timed ones run (default 5).
+import { runRaftCore } from './raft-core.ts';
+import { runRaftNodeBench } from './raft-node.ts';
+import type { Measurement } from './stats.ts';
+import { storeRead, storeRss1mKeys, storeWrite } from './store.ts';
+
+const seconds = (): number => Number(process.env.KV_BENCH_SECONDS ?? 5);
+
+export const BENCHMARKS: Record<string, () => Measurement | Promise<Measurement>> = {
+  'raft-core': () => runRaftCore({ seconds: seconds() }),
+  'raft-node': () => runRaftNodeBench({ seconds: seconds() }),
+  'store-write-c1': () => storeWrite(1, seconds()),
+  'store-write-c1000': () => storeWrite(1000, seconds()),
+  'store-read-linearizable': () => storeRead('linearizable', seconds()),
+  'store-read-serializable': () => storeRead('serializable', seconds()),
+  'store-rss-1m-keys': () => storeRss1mKeys(),
+};
