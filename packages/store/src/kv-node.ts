@@ -4,6 +4,7 @@ import { KvError, KvErrorCode } from './errors.js';
 import { IndexRegistry, type IndexDefinition, type IndexValue } from './indexes/index-registry.js';
 import type { ApplyResult } from './kv-state-machine.js';
 import { encodeCommand, encodeValue, type Command } from './tree/command.js';
+import { memberId } from './members/member-id.js';
 import { DEFAULT_LIMITS, normalizeKey, type KeyLimits } from './tree/key.js';
 import type { GetOptions, KeyTree } from './tree/key-tree.js';
 import type { KvEvent, KvNodeData } from './tree/types.js';
@@ -310,22 +311,32 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
       return this.p.raft.memberList().map((m) => toKvMember(m, leader));
     },
     /**
-     * Adds a member listening at `peerURLs` (as a learner with `learner`).
-     * Start it with `initialClusterState: 'existing'`. Resolves with the new
-     * member.
+     * Adds a member named `name` listening at `peerURLs` (as a learner with
+     * `learner`), as `etcdctl member add` does. Resolves with the member and
+     * the settings to start it with — `initialCluster` (every member,
+     * `name=url,...`) and `initialClusterState: 'existing'` — as etcdctl
+     * prints them (`ETCD_INITIAL_CLUSTER=...`).
      */
-    add: async (peerURLs: readonly string[], opts: { name?: string; learner?: boolean } = {}): Promise<KvMember> => {
+    add: async (
+      name: string,
+      peerURLs: readonly string[],
+      opts: { learner?: boolean } = {},
+    ): Promise<{ member: KvMember; initialCluster: string; initialClusterState: 'existing' }> => {
+      if (typeof name !== 'string' || name === '') throw this.formError(KvErrorCode.InvalidField, 'member name must be a non-empty string');
       if (peerURLs.length === 0) throw this.formError(KvErrorCode.InvalidField, 'peerURLs must not be empty');
       const taken = this.p.raft.memberList().find((m) => m.peerUrls.some((u) => peerURLs.includes(u)));
       if (taken) throw new KvError(KvErrorCode.InvalidField, `peer URL already in use by member ${taken.id}`, this.p.tree.index, 'Peer URLs exists');
-      const { memberId } = await import('./members/member-id.js');
       const id = memberId(peerURLs, this.p.clusterToken, this.p.wallClock());
       const list = await this.p.raft.addMember(id, peerURLs, {
         ...(opts.learner ? { learner: true } : {}),
-        meta: { name: opts.name ?? '', clientURLs: [] },
+        meta: { name, clientURLs: [], clusterId: this.p.clusterId() },
       });
       const leader = this.p.raft.status().leader;
-      return toKvMember(list.find((m) => m.id === id)!, leader);
+      const members = list.map((m) => toKvMember(m, leader));
+      const initialCluster = members
+        .flatMap((m) => m.peerURLs.map((u) => `${m.id === id ? name : m.name || m.id}=${u}`))
+        .join(',');
+      return { member: members.find((m) => m.id === id)!, initialCluster, initialClusterState: 'existing' };
     },
     /** Removes a member for good. Removing the leader makes it step down. */
     remove: async (id: string): Promise<void> => {

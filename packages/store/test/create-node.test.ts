@@ -131,9 +131,13 @@ describe('membership', () => {
       logStore: m4Log,
     });
     // Asked of a follower: the change goes through the leader like any write.
-    const added = await c.run(follower.members.add(['mem://m4'], { name: 'm4' }));
+    const result = await c.run(follower.members.add('m4', ['mem://m4']));
+    const added = result.member;
     assert.match(added.id, /^[0-9a-f]{1,16}$/);
     assert.deepEqual({ ...added, id: '' }, { id: '', name: 'm4', peerURLs: ['mem://m4'], clientURLs: [], isLeader: false, isLearner: false });
+    // What etcdctl member add prints, to start the new member with.
+    assert.equal(result.initialClusterState, 'existing');
+    assert.deepEqual(result.initialCluster.split(',').sort(), ['m1=mem://m1', 'm2=mem://m2', 'm3=mem://m3', 'm4=mem://m4']);
     const m4 = await c.run(joining);
     c.register('m4', m4);
     assert.equal(m4.id, added.id, 'the joiner learned the ID the cluster gave it');
@@ -151,7 +155,7 @@ describe('membership', () => {
     for (const n of c.live()) assert.equal((await c.run(n.get('/from/m4', { consistency: 'serializable' }))).node.modifiedIndex, w.index);
 
     // The same peer URL cannot be added twice.
-    const taken = await c.fail(leader.members.add(['mem://m4']));
+    const taken = await c.fail(leader.members.add('m4-again', ['mem://m4']));
     assert.ok(taken instanceof KvError, String(taken));
 
     // Restarting a joined member needs its ID (it was time-salted, not derivable).
@@ -186,7 +190,7 @@ describe('membership', () => {
       transport: c.net.transport('m5'),
       wallClock: c.wallClock,
     });
-    const added = await c.run(leader.members.add(['mem://m5'], { name: 'm5', learner: true }));
+    const { member: added } = await c.run(leader.members.add('m5', ['mem://m5'], { learner: true }));
     assert.equal(added.isLearner, true);
     const m5 = await c.run(joining);
     c.register('m5', m5);
