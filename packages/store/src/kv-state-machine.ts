@@ -30,7 +30,14 @@ export class KvStateMachine implements StateMachine<ApplyResult> {
     // reuse, and a shared packer would hold a snapshot-sized buffer (hundreds
     // of MB for a million keys) for the life of the process.
     const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
-    return packr.pack(this.tree.toSnapshot());
+    const out = packr.pack(this.tree.toSnapshot());
+    // msgpackr writes into one buffer shared by every packer in the process
+    // and keeps it: after a snapshot that buffer is snapshot-sized (hundreds
+    // of MB for a million keys) and every later pack would keep it alive.
+    // Hand it a small one; `out` (a view of the big one) is copied by the
+    // driver's snapshot envelope and then released.
+    packr.useBuffer(Buffer.allocUnsafeSlow(8192));
+    return out;
   }
 
   restore(data: Uint8Array): void {
