@@ -333,6 +333,12 @@ export class WsTransport implements Transport {
     this.#clusterId = id;
   }
 
+  /** Sets the member ID and/or cluster ID once known (the {@link Transport} hook). */
+  setIdentity(identity: { readonly memberId?: NodeId; readonly clusterId?: string }): void {
+    if (identity.memberId) this.setMemberId(identity.memberId);
+    if (identity.clusterId) this.setClusterId(identity.clusterId);
+  }
+
   /** Where peer `id` listens: as given to `addPeer`, or learned from its handshake. */
   peerUrl(id: NodeId): string | undefined {
     return this.#peers.get(id)?.url;

@@ -329,6 +329,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       logger: this.logger,
       disableProposalForwarding: !this.config.forwardProposals,
     });
+    o.transport.setIdentity?.({ memberId: this.id });
     for (const [id, url] of Object.entries(o.peers ?? {})) if (id !== this.id) o.transport.addPeer(id, url);
     for (const m of this.members.list()) if (m.id !== this.id && m.peerUrls[0]) o.transport.addPeer(m.id, m.peerUrls[0]);
     for (const m of this.members.removedMembers()) if (m.peerUrls[0]) o.transport.addPeer(m.id, m.peerUrls[0]);

@@ -44,6 +44,14 @@ export interface Transport {
   /** Stops sending and receiving and releases sockets. Idempotent. */
   stop(): Promise<void>;
   /**
+   * Tells the transport who this member is and which cluster it belongs to,
+   * once known (a joining member learns its ID from the cluster), so its
+   * handshakes can refuse peers of another cluster or dials meant for
+   * someone else. Optional: a transport without peer authentication (the
+   * memory network) need not implement it.
+   */
+  setIdentity?(identity: { readonly memberId?: NodeId; readonly clusterId?: string }): void;
+  /**
    * The clock this transport's network runs on, if it is not the real one
    * (the memory network's manual clock). A driver uses it for its ticks so
    * tests control time.

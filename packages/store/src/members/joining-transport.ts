@@ -49,6 +49,10 @@ export class JoiningTransport implements Transport {
     for (const m of held) handler.onMessage(m);
   }
 
+  setIdentity(identity: { readonly memberId?: NodeId; readonly clusterId?: string }): void {
+    this.inner.setIdentity?.(identity);
+  }
+
   send(messages: readonly Message[]): void {
     this.inner.send(messages);
   }
