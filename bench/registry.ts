@@ -3,6 +3,7 @@
 import { runRaftCore } from './raft-core.ts';
 import { runRaftNodeBench } from './raft-node.ts';
 import type { Measurement } from './stats.ts';
+import { clusterDurableWrite, clusterFailover } from './cluster.ts';
 import { storeRead, storeRss1mKeys, storeWrite } from './store.ts';
 
 const seconds = (): number => Number(process.env.KV_BENCH_SECONDS ?? 5);
@@ -15,4 +16,8 @@ export const BENCHMARKS: Record<string, () => Measurement | Promise<Measurement>
   'store-read-linearizable': () => storeRead('linearizable', seconds()),
   'store-read-serializable': () => storeRead('serializable', seconds()),
   'store-rss-1m-keys': () => storeRss1mKeys(),
+  'cluster-durable-write-c1': () => clusterDurableWrite(1, seconds()),
+  'cluster-durable-write-c16': () => clusterDurableWrite(16, seconds()),
+  'cluster-durable-write-c64': () => clusterDurableWrite(64, seconds()),
+  'cluster-failover': () => clusterFailover(5),
 };

@@ -9,6 +9,7 @@ import { clusterId as deriveClusterId, memberId, parseInitialCluster } from './m
 import { DEFAULT_LIMITS } from './tree/key.js';
 import { KeyTree } from './tree/key-tree.js';
 import { WatcherHub } from './watch/watcher-hub.js';
+import { NodeDataDir } from './storage/node-data-dir.js';
 
 /**
  * Options of {@link createNode}, named after etcd's flags in camelCase.
@@ -52,6 +53,15 @@ export interface CreateNodeOptions {
    * (the classic-level store under `dataDir` comes with durable storage).
    */
   logStore?: LogStore;
+  /**
+   * Directory for durable storage (etcd `--data-dir`), created if missing:
+   * the Raft log, hard state, snapshots and this member's identity, in a
+   * classic-level database, fsynced with group commit. Restarting on it
+   * restores the member. Ignored when `logStore` is given; without either,
+   * storage is in memory. One node at a time: a second open, in any
+   * process, fails with `StorageError` `STORE_DATA_DIR_LOCKED`.
+   */
+  dataDir?: string;
   /** @defaultValue 100 */
   heartbeatIntervalMs?: number;
   /** At least 5 × the heartbeat interval. @defaultValue 1000 */
@@ -114,8 +124,23 @@ export interface CreateNodeOptions {
  *
  * @throws KvError 209 for invalid options (the message says which), e.g. a
  * `name` missing from `initialCluster`.
+ * @throws StorageError with `dataDir`: `STORE_DATA_DIR_LOCKED` (in use),
+ * `STORE_CORRUPT`, `STORE_CLUSTER_ID_MISMATCH` (another cluster's
+ * directory), `STORE_MEMBER_REMOVED` (a removed member's directory).
  */
 export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
+  // Durable storage under dataDir (storage/node-data-dir.ts): closed with the node, or here if the start fails.
+  if (options.dataDir === undefined || options.logStore !== undefined) return startNode(options, undefined);
+  const dataDir = await NodeDataDir.open({ dir: options.dataDir, logger: options.logger ?? silentLogger });
+  try {
+    return await startNode(options, dataDir);
+  } catch (e) {
+    await dataDir.close();
+    throw e;
+  }
+}
+
+async function startNode(options: CreateNodeOptions, dataDir: NodeDataDir | undefined): Promise<KvNode> {
   const name = options.name ?? 'default';
   const token = options.initialClusterToken ?? 'etcd-cluster';
   const state = options.initialClusterState ?? 'new';
@@ -158,11 +183,14 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
   const initialClusterId = deriveClusterId([...initialIds.values()]);
   let id: string;
   let transport: Transport = options.transport;
-  const logStore = options.logStore ?? new MemoryLogStore();
+  const logStore = options.logStore ?? dataDir?.store ?? new MemoryLogStore();
+  const recorded = dataDir?.check({ name, state, clusterId: initialClusterId, ...(options.memberId !== undefined ? { memberId: options.memberId } : {}) });
   const persisted = await logStore.load();
   const hasState = persisted.hardState.term > 0 || persisted.entries.length > 0 || persisted.snapshot !== undefined;
   if (options.memberId !== undefined) {
     id = options.memberId;
+  } else if (recorded !== undefined) {
+    id = recorded.memberId;
   } else if (state === 'new') {
     id = initialIds.get(name)!;
   } else if (hasState) {
@@ -201,6 +229,7 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
     }
     logger.info(`${name} joined the cluster as member ${id}`);
   }
+  await dataDir?.record({ memberId: id, name, clusterId: state === 'new' ? initialClusterId : '' });
 
   let node: KvNode | undefined;
   const indexes = new IndexRegistry();
@@ -265,10 +294,14 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
     clock,
     wallClock: options.wallClock ?? Date.now,
     watchBufferSize: options.watchBufferSize ?? 1024,
-    dbSize: options.dbSize ?? (() => 0),
-    onClose: options.onClose ?? (async () => {}),
+    dbSize: options.dbSize ?? (dataDir ? () => dataDir.size() : () => 0),
+    onClose: async () => {
+      await dataDir?.close();
+      await options.onClose?.();
+    },
   });
   publishAttributes(node, raft, { name, clientURLs, peerURLs: ownUrls }, clock, logger);
+  dataDir?.attach(node, raft);
   return node;
 }
 

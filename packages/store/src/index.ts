@@ -17,6 +17,7 @@ export {
   type KvNodeEvents,
 } from './kv-node.js';
 export { KvError, KvErrorCode, WatchOverflowError, kvErrorMessage, type KvErrorCodeValue } from './errors.js';
+export { LevelLogStore, StorageError, isStorageError, type LevelLogStoreOptions, type LevelLogStoreStats, type LevelLogStoreStatus, type LevelLogStoreContents, type MemberMeta, type StorageErrorCode } from './storage/level-log-store.js';
 export type { KvEvent, KvNodeData, KvAction } from './tree/types.js';
 export type { WatchOptions } from './watch/watcher-hub.js';
 export type { IndexDefinition, IndexValue } from './indexes/index-registry.js';

@@ -1,5 +1,5 @@
 import { RaftError } from '../errors.js';
-import type { ConfChange, Index, Term } from '../types.js';
+import type { ConfChange, Index, NodeId, Term } from '../types.js';
 
 /** One caller waiting for its proposal (or read) to settle. */
 export interface Pending<R> {
@@ -15,6 +15,8 @@ export interface Pending<R> {
   at?: { index: Index; term: Term };
   /** Whether it is waiting for a leader to be elected before it can be proposed. */
   waitingForLeader: boolean;
+  /** The leader a follower forwarded it to (it is lost if that leader dies). */
+  forwardedTo?: NodeId;
   /** Whether a leader was ever known while it waited (for the timeout's error). */
   sawLeader: boolean;
 }
@@ -105,6 +107,25 @@ export class ProposalTracker<R> {
   /** Proposals waiting for a leader, oldest first. */
   waiting(): Pending<R>[] {
     return this.waitingSet.size === 0 ? [] : [...this.waitingSet];
+  }
+
+  /**
+   * The leader changed from the one these proposals were forwarded to: they
+   * may or may not have been appended before it went, and the new leader
+   * will not hear of them. Fail them now with a clear error rather than at
+   * their timeout (the caller may retry; the outcome is unknown).
+   */
+  leaderChanged(newLeader: NodeId): void {
+    for (const p of [...this.pending.values()]) {
+      if (p.forwardedTo === undefined || p.forwardedTo === newLeader || p.at !== undefined) continue;
+      this.remove(p);
+      p.reject(
+        new RaftError(
+          'RAFT_LEADER_CHANGED',
+          `forwarded to leader ${p.forwardedTo}, which lost leadership before the entry was applied here; it may or may not have been applied`,
+        ),
+      );
+    }
   }
 
   /** Rejects every proposal whose deadline has passed. */

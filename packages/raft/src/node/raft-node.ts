@@ -469,13 +469,15 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       // changes no term, and members still hearing from a live leader
       // ignore it. Rate-limited so a flapping link cannot churn elections.
       if (this.options.fastFailover !== false && raw.raft.preVote && raw.raft.lead === id && raw.raft.state === StateType.Follower) {
+        // Forget now (so this member grants others' pre-votes, and callers
+        // of proposals forwarded to it learn at once); campaign after a
+        // short random delay: every follower sees the leader go at about the
+        // same moment, and campaigning together splits the vote.
+        raw.forgetLeader();
+        this.schedule();
         const now = this.clock.now();
         if (now - this.lastFastCampaign >= this.config.electionTimeoutMs) {
           this.lastFastCampaign = now;
-          // Forget now (so this member grants others' pre-votes), campaign
-          // after a short random delay: every follower sees the leader go at
-          // about the same moment, and campaigning together splits the vote.
-          raw.forgetLeader();
           const delay = this.jitter.intn(2 * this.config.heartbeatIntervalMs);
           this.logger.info(`${this.id} lost its connection to leader ${id}; pre-vote in ${delay} ms`);
           this.clock.setTimeout(() => {
@@ -779,6 +781,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (p.waitingForLeader) this.proposals.setWaiting(p, false);
     p.sawLeader = true;
     if (raw.raft.state === StateType.Leader) this.proposals.placed(p, raw.raft.log.lastIndex(), raw.raft.term);
+    else p.forwardedTo = raw.raft.lead;
     this.schedule();
   }
 
@@ -984,6 +987,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     if (r.lead !== this.lastLeader) {
       this.lastLeader = r.lead;
+      this.proposals.leaderChanged(r.lead);
       this.emit('leader', r.lead === NONE ? undefined : r.lead, r.term);
       if (r.lead !== NONE) {
         this.retryWaiting();
