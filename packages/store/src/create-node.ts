@@ -273,6 +273,9 @@ async function startNode(options: CreateNodeOptions, dataDir: NodeDataDir | unde
     snapshotCount: options.snapshotCount ?? 100_000,
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   });
+  // Peer handshakes refuse members of another cluster (the joining member
+  // learns the cluster ID when it replays the membership, and sets it then).
+  if (state === 'new' || recorded?.clusterId) transport.setIdentity?.({ clusterId: recorded?.clusterId || initialClusterId });
   await raft.start();
 
   const clock = transport.clock ?? realClock;
