@@ -5,6 +5,7 @@ import { KvNode } from './kv-node.js';
 import { KvStateMachine, type ApplyResult } from './kv-state-machine.js';
 import { JoiningTransport } from './members/joining-transport.js';
 import { discoverSrv } from './members/discovery-srv.js';
+import { discoverUrl } from './members/discovery-url.js';
 import { clusterId as deriveClusterId, memberId, parseInitialCluster } from './members/member-id.js';
 import { DEFAULT_LIMITS } from './tree/key.js';
 import { KeyTree } from './tree/key-tree.js';
@@ -44,6 +45,15 @@ export interface CreateNodeOptions {
    * `_etcd-server._tcp` and their `-ssl` variants.
    */
   discoverySrv?: string;
+  /**
+   * Bootstrap through etcd's discovery protocol at this URL (etcd
+   * `--discovery`): a directory of any cluster serving the v2 keys API whose
+   * `_config/size` holds the cluster size. Needs `initialAdvertisePeerUrls`.
+   * The URL is then the cluster token, unless `initialClusterToken` is set.
+   */
+  discovery?: string;
+  /** How long `discovery` waits for the other members. @defaultValue 5 minutes */
+  discoveryTimeoutMs?: number;
   /** DNS servers for `discoverySrv` (`host` or `host:port`). @defaultValue the system's */
   dnsServers?: readonly string[];
   /** Where clients reach this member, shown by `members.list()`. */
@@ -142,7 +152,7 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
 
 async function startNode(options: CreateNodeOptions, dataDir: NodeDataDir | undefined): Promise<KvNode> {
   const name = options.name ?? 'default';
-  const token = options.initialClusterToken ?? 'etcd-cluster';
+  const token = options.initialClusterToken ?? options.discovery ?? 'etcd-cluster';
   const state = options.initialClusterState ?? 'new';
   if (!options.transport) throw invalid('transport is required');
   if (state !== 'new' && state !== 'existing') throw invalid(`initialClusterState must be 'new' or 'existing', got ${String(state)}`);
@@ -158,7 +168,20 @@ async function startNode(options: CreateNodeOptions, dataDir: NodeDataDir | unde
       ...(options.dnsServers ? { dnsServers: options.dnsServers } : {}),
     });
   }
-  if (spec === undefined) throw invalid('initialCluster (or discoverySrv) is required');
+  if (options.discovery !== undefined) {
+    if (!options.initialAdvertisePeerUrls || options.initialAdvertisePeerUrls.length === 0) {
+      throw invalid('discovery needs initialAdvertisePeerUrls (what this member registers)');
+    }
+    spec = await discoverUrl({
+      url: options.discovery,
+      name,
+      memberId: memberId(options.initialAdvertisePeerUrls, token),
+      peerUrls: options.initialAdvertisePeerUrls,
+      ...(options.discoveryTimeoutMs !== undefined ? { timeoutMs: options.discoveryTimeoutMs } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+  }
+  if (spec === undefined) throw invalid('initialCluster (or discovery, or discoverySrv) is required');
   let cluster: Map<string, string[]>;
   try {
     cluster = parseInitialCluster(spec);
