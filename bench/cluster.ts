@@ -111,3 +111,40 @@ export async function clusterFailover(trials = 5): Promise<Measurement> {
     election_timeout_ms: 1000,
   };
 }
+
+/**
+ * Restart time of a member whose data dir holds a large log: fill a
+ * single-member cluster (snapshots off, so the log is all there) to
+ * `megabytes`, stop it, and time a restart until it answers a linearizable
+ * read.
+ */
+export async function clusterRecovery(megabytes: number): Promise<Measurement> {
+  const dir = mkdtempSync(join(tmpdir(), 'kv-recovery-'));
+  try {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const cfg: MemberConfig = { name: 'r1', dataDir: join(dir, 'r1'), listen: url, initialCluster: `r1=${url}`, snapshotCount: 1_000_000_000 };
+    const first = await new MemberProcess(cfg).ready();
+    const fill = await first.request<{ writes: number; seconds: number; dbSize: number }>(
+      'fill',
+      { bytes: megabytes * 1024 * 1024, valueBytes: 1000, concurrency: 64 },
+      30 * 60_000,
+    );
+    if (!fill.ok) throw new Error(`fill failed: ${JSON.stringify(fill.error)}`);
+    progress(`cluster-recovery: wrote ${fill.result!.writes} entries (${round(fill.result!.dbSize / 1048576, 1)} MB) in ${round(fill.result!.seconds, 1)} s`);
+    await first.request('close');
+    await first.exited;
+    const t0 = performance.now();
+    const again = await new MemberProcess(cfg).ready();
+    for (;;) {
+      const r = await again.request('get', { key: '/fill/k1' }, 60_000);
+      if (r.ok) break;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    const ms = performance.now() - t0;
+    await again.kill('SIGKILL');
+    return { name: 'cluster-recovery', ms: round(ms, 1), log_mb: round(fill.result!.dbSize / 1048576, 1), entries: fill.result!.writes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

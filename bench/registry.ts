@@ -3,7 +3,7 @@
 import { runRaftCore } from './raft-core.ts';
 import { runRaftNodeBench } from './raft-node.ts';
 import type { Measurement } from './stats.ts';
-import { clusterDurableWrite, clusterFailover } from './cluster.ts';
+import { clusterDurableWrite, clusterFailover, clusterRecovery } from './cluster.ts';
 import { storeRead, storeRss1mKeys, storeWrite } from './store.ts';
 
 const seconds = (): number => Number(process.env.KV_BENCH_SECONDS ?? 5);
@@ -20,4 +20,5 @@ export const BENCHMARKS: Record<string, () => Measurement | Promise<Measurement>
   'cluster-durable-write-c16': () => clusterDurableWrite(16, seconds()),
   'cluster-durable-write-c64': () => clusterDurableWrite(64, seconds()),
   'cluster-failover': () => clusterFailover(5),
+  'cluster-recovery': () => clusterRecovery(Number(process.env.KV_RECOVERY_MB ?? 1024)),
 };

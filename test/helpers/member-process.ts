@@ -17,6 +17,7 @@ export interface MemberConfig {
   heartbeatIntervalMs?: number;
   electionTimeoutMs?: number;
   requestTimeoutMs?: number;
+  snapshotCount?: number;
 }
 
 export interface Reply<T = unknown> {
