@@ -45,6 +45,7 @@ export {
   type RaftNodeStatus,
   type RaftNodeEvents,
   type RaftTuning,
+  type DriverConfig,
 } from './node/raft-node.js';
 export type { Transport, TransportHandler, Clock, TimerHandle } from './node/transport.js';
 export { realClock } from './node/transport.js';

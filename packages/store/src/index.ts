@@ -24,6 +24,7 @@ export type { IndexDefinition, IndexValue } from './indexes/index-registry.js';
 export { memberId, clusterId, parseInitialCluster } from './members/member-id.js';
 export { discoverSrv, type SrvDiscoveryOptions } from './members/discovery-srv.js';
 export { discoverUrl, type UrlDiscoveryOptions } from './members/discovery-url.js';
-export { KeyTree, type KeyTreeOptions, type GetOptions, type TreeSnapshot } from './tree/key-tree.js';
+export { KeyTree, type KeyTreeOptions, type GetOptions, type TreeSnapshot, type TreeObserver, type SnapshotNode } from './tree/key-tree.js';
+export { EventHistory } from './tree/event-history.js';
 export { encodeCommand, decodeCommand, type Command } from './tree/command.js';
 export { normalizeKey, DEFAULT_LIMITS, type KeyLimits } from './tree/key.js';

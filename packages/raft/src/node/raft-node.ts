@@ -156,8 +156,8 @@ const ROLE: Record<StateType, RaftNodeStatus['role']> = {
 
 const MiB = 1024 * 1024;
 
-/** Resolved options with units made explicit. */
-interface DriverConfig {
+/** Resolved options with units made explicit (what {@link validateNodeOptions} returns). */
+export interface DriverConfig {
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   electionTick: number;

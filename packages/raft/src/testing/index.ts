@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { RawCluster, type RawClusterOptions, type ClusterNode, type ClusterObserver } from './raw-cluster.js';
+export { RawCluster, type RawClusterOptions, type ClusterNode, type ClusterObserver, type CrashPoint } from './raw-cluster.js';
 export { ClusterInvariants, SafetyViolation } from './invariants.js';
 export { runSimulation, SimulationFailure, type SimulationOptions, type SimulationResult } from './simulation.js';
 export { seededRandom, type RandomSource } from '../random.js';
