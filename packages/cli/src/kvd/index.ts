@@ -1,0 +1,9 @@
+/**
+ * `kvd`'s configuration: {@link loadConfig} reads flags, environment and a
+ * YAML config file like etcd; {@link toNodeOptions} maps the result to
+ * `createNode`, `wsTransport` and HTTP options.
+ *
+ * @module
+ */
+export { KVD_FLAGS, KvdConfigError, loadConfig, usage, type KvdConfig, type KvdConfigLogger, type KvdConfigSource, type LoadConfigOptions } from './config.js';
+export { toNodeOptions, type KvdPeerTlsOptions, type KvdStartOptions, type KvdTransportOptions, type ReadCertFile } from './to-options.js';
