@@ -1,5 +1,6 @@
 /**
- * @kv/cli — etcd v2-compatible HTTP client API (`serveHttp`); `kvd` and `kvctl` come later.
+ * @kv/cli — etcd v2-compatible HTTP client API (`serveHttp`) and the `kvd`
+ * daemon (`startKvd`, configured like etcd); `kvctl` comes later.
  *
  * @packageDocumentation
  */
@@ -18,3 +19,16 @@ export {
   type ServeHttpOptions,
   type HttpServerHandle,
 } from './http/index.js';
+
+export {
+  startKvd,
+  etcdStyleLogger,
+  loadConfig,
+  toNodeOptions,
+  usage,
+  KvdConfigError,
+  KVD_FLAGS,
+  type Kvd,
+  type KvdConfig,
+  type KvdStartOptions,
+} from './kvd/index.js';
