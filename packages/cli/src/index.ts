@@ -31,4 +31,11 @@ export {
   type Kvd,
   type KvdConfig,
   type KvdStartOptions,
+  type KvdConfigSource,
+  type KvdTransportOptions,
+  type KvdPeerTlsOptions,
+  type LoadConfigOptions,
+  type ReadCertFile,
+  type KvdConfigLogger,
+  type FlagSpec,
 } from './kvd/index.js';

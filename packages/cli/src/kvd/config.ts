@@ -98,7 +98,8 @@ export class KvdConfigError extends Error {
 
 type Kind = 'string' | 'int' | 'bool';
 
-interface FlagSpec {
+/** One flag kvd knows: its name, what it takes and what it means. */
+export interface FlagSpec {
   readonly kind: Kind;
   readonly usage: string;
   /** A secret: its value is never logged. */

@@ -5,6 +5,6 @@
  *
  * @module
  */
-export { KVD_FLAGS, KvdConfigError, loadConfig, usage, type KvdConfig, type KvdConfigLogger, type KvdConfigSource, type LoadConfigOptions } from './config.js';
+export { KVD_FLAGS, KvdConfigError, loadConfig, usage, type KvdConfig, type KvdConfigLogger, type KvdConfigSource, type LoadConfigOptions, type FlagSpec } from './config.js';
 export { toNodeOptions, type KvdPeerTlsOptions, type KvdStartOptions, type KvdTransportOptions, type ReadCertFile } from './to-options.js';
 export { startKvd, etcdStyleLogger, type Kvd } from './run.js';
