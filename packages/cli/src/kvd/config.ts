@@ -100,7 +100,7 @@ type Kind = 'string' | 'int' | 'bool';
 
 /** One flag kvd knows: its name, what it takes and what it means. */
 export interface FlagSpec {
-  readonly kind: Kind;
+  readonly kind: 'string' | 'int' | 'bool';
   readonly usage: string;
   /** A secret: its value is never logged. */
   readonly secret?: boolean;
