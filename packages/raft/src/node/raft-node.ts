@@ -865,6 +865,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (rd.softState) this.reportSoftState();
     if (rd.committedEntries.length > 0) this.emit('applied', this.applied);
     if (removedSelf) return this.learnedRemoved('the removal was applied');
+    // The only voter need not wait out an election timeout to lead.
+    const r = raw.raft;
+    if (r.state === StateType.Follower && r.lead === NONE && r.trk.voters.length === 1 && r.trk.voters[0] === this.id) {
+      raw.campaign();
+      this.again = true;
+    }
     if (this.readWaiters.length > 0 && this.reads.size === 0) this.startReadRound();
     if (this.applied - this.snapshotIndex >= this.config.snapshotCount) await this.takeSnapshot();
   }
