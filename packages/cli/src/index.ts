@@ -39,3 +39,22 @@ export {
   type KvdConfigLogger,
   type FlagSpec,
 } from './kvd/index.js';
+
+export {
+  runKvctl,
+  KVCTL_USAGE,
+  KVCTL_EXIT,
+  KvctlExit,
+  KvctlClient,
+  EtcdApiError,
+  ClusterUnavailableError,
+  renderTable,
+  humanBytes,
+  type KvctlIo,
+  type KvctlWritable,
+  type KvctlOutput,
+  type KvctlClientOptions,
+  type HttpAnswer,
+  type EtcdV2Node,
+  type KeysResponse,
+} from './kvctl/index.js';
