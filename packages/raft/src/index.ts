@@ -58,3 +58,4 @@ export {
   type MemoryLogStoreContents,
   type MemoryLogStoreStatus,
 } from './node/memory-log-store.js';
+export { Histogram, type RaftNodeMetrics } from './node/histogram.js';

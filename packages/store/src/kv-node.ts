@@ -1,4 +1,4 @@
-import { RaftError, type Clock, type MemberInfo, type RaftNode, type TimerHandle } from '@kv/raft';
+import { RaftError, type Clock, type MemberInfo, type RaftNode, type RaftNodeMetrics, type TimerHandle } from '@kv/raft';
 import { EventEmitter } from 'eventemitter3';
 import { KvError, KvErrorCode } from './errors.js';
 import { IndexRegistry, type IndexDefinition, type IndexValue } from './indexes/index-registry.js';
@@ -359,6 +359,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
       await this.p.raft.promoteMember(id);
     },
   };
+
+  /** Counters and latency histograms of this member's Raft node (fsync, apply), for `/metrics`. */
+  raftMetrics(): RaftNodeMetrics {
+    return this.p.raft.metrics;
+  }
 
   /** This member's state. */
   status(): KvStatus {

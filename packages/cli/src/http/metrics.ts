@@ -57,6 +57,12 @@ export class HttpMetrics {
     metric('kv_db_size_bytes', 'gauge', 'Bytes of storage on disk.', s.dbSize);
     metric('kv_watchers', 'gauge', 'Watchers registered in the store.', s.watchers);
     metric('kv_http_watchers', 'gauge', 'Open HTTP long-poll watches.', this.watchers);
+    const raft = this.node.raftMetrics();
+    metric('kv_raft_proposals_total', 'counter', 'Proposals made on this member (all clients).', raft.proposals);
+    metric('kv_raft_proposals_failed_total', 'counter', 'Proposals on this member that failed (refused, timed out, dropped).', raft.proposalsFailed);
+    metric('kv_raft_applied_entries_total', 'counter', 'Committed entries applied on this member.', raft.appliedEntries);
+    lines.push(...raft.persistDuration.render('kv_disk_fsync_duration_seconds', 'Durable writes of the Raft log (one fsync each), in seconds.'));
+    lines.push(...raft.applyDuration.render('kv_apply_duration_seconds', "Applying one batch of committed entries, in seconds."));
     lines.push('# HELP kv_http_requests_total HTTP requests answered, by method and status.', '# TYPE kv_http_requests_total counter');
     for (const [k, v] of [...this.requests].sort()) {
       const [method, code] = k.split('|');

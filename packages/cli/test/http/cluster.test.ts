@@ -111,6 +111,12 @@ describe('serveHttp members, health, version, stats, metrics', () => {
     assert.equal(value('kv_watchers'), s.node.status().watchers);
     assert.match(m.text, /# TYPE kv_proposals_total counter/);
     assert.match(m.text, /kv_http_requests_total\{method="GET",code="200"\} \d+/);
+    // fsync and apply latency histograms: one observation per durable write / applied batch.
+    assert.match(m.text, /# TYPE kv_disk_fsync_duration_seconds histogram/);
+    assert.ok(value('kv_disk_fsync_duration_seconds_count') >= 1);
+    assert.equal(Number(/^kv_disk_fsync_duration_seconds_bucket\{le="\+Inf"\} (\d+)$/m.exec(m.text)?.[1]), value('kv_disk_fsync_duration_seconds_count'));
+    assert.ok(value('kv_apply_duration_seconds_count') >= 1);
+    assert.ok(value('kv_raft_applied_entries_total') >= value('kv_apply_duration_seconds_count'));
     const post = await call(s.url, 'POST', '/metrics');
     assert.equal(post.status, 405);
   });

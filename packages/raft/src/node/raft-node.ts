@@ -27,6 +27,7 @@ import {
   type Term,
 } from '../types.js';
 import { unwrapProposal, wrapProposal, wrapWith, type ProposalTag } from './envelope.js';
+import { Histogram, type RaftNodeMetrics } from './histogram.js';
 import type { LogStore } from './log-store.js';
 import { MemberRegistry, decodeMemberContext, encodeMemberContext, type MemberInfo } from './members.js';
 import { ProposalTracker, type Pending } from './proposals.js';
@@ -274,6 +275,15 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readWaiters: Pending<void>[] = [];
   private readSeq = 0;
   private readonly snapshotWatch = new Map<NodeId, TimerHandle>();
+  /** Counters and latency histograms (fsync, apply), for `/metrics`. */
+  readonly metrics: RaftNodeMetrics = {
+    persistDuration: new Histogram(),
+    applyDuration: new Histogram(),
+    proposals: 0,
+    proposalsFailed: 0,
+    appliedEntries: 0,
+    leaderChanges: 0,
+  };
   /** Pending transferLeadership calls, settled on close. */
   private readonly transfers = new Set<(err?: Error) => void>();
   private readonly removedNoticeAt = new Map<NodeId, number>();
@@ -748,12 +758,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * with no leader it waits for one (until the timeout).
    */
   private track<T>(seq: number, entry: Uint8Array | undefined, conf: ConfChange | undefined): Promise<T> {
+    this.metrics.proposals++;
     return new Promise<T>((resolve, reject) => {
       const p: Pending<unknown> = {
         seq,
         deadline: this.clock.now() + this.config.requestTimeoutMs,
         resolve: resolve as (v: unknown) => void,
-        reject,
+        reject: (e: Error) => {
+          this.metrics.proposalsFailed++;
+          reject(e);
+        },
         ...(entry ? { entry } : {}),
         ...(conf ? { conf } : {}),
         waitingForLeader: false,
@@ -825,6 +839,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     const raw = this.raw!;
     // 1. Durable first: everything the messages below promise.
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+      const t0 = performance.now();
       await this.options.logStore.save(
         {
           ...(rd.hardState ? { hardState: rd.hardState } : {}),
@@ -833,6 +848,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         },
         { sync: rd.mustSync },
       );
+      this.metrics.persistDuration.observe((performance.now() - t0) / 1000);
       if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
       this.storage.append(rd.entries);
       if (rd.hardState) this.storage.setHardState(rd.hardState);
@@ -850,7 +866,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.emit('snapshot', rd.snapshot.metadata, 'leader');
     }
     let removedSelf = false;
-    for (const e of rd.committedEntries) removedSelf = this.applyEntry(e) || removedSelf;
+    if (rd.committedEntries.length > 0) {
+      const t0 = performance.now();
+      for (const e of rd.committedEntries) removedSelf = this.applyEntry(e) || removedSelf;
+      this.metrics.applyDuration.observe((performance.now() - t0) / 1000);
+      this.metrics.appliedEntries += rd.committedEntries.length;
+    }
 
     // 4. Reads: the Ready released only those whose index is now applied.
     for (const rs of rd.readStates) {
@@ -993,6 +1014,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
     if (r.lead !== this.lastLeader) {
       this.lastLeader = r.lead;
+      if (r.lead !== NONE) this.metrics.leaderChanges++;
       this.proposals.leaderChanged(r.lead);
       this.emit('leader', r.lead === NONE ? undefined : r.lead, r.term);
       if (r.lead !== NONE) {
