@@ -43,4 +43,7 @@ export interface RaftNodeMetrics {
   proposalsFailed: number;
   appliedEntries: number;
   leaderChanges: number;
+  /** MsgApps this member sent (as leader) and received (as follower). */
+  appendsSent: number;
+  appendsReceived: number;
 }

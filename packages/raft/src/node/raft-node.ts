@@ -283,6 +283,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     proposalsFailed: 0,
     appliedEntries: 0,
     leaderChanges: 0,
+    appendsSent: 0,
+    appendsReceived: 0,
   };
   /** Pending transferLeadership calls, settled on close. */
   private readonly transfers = new Set<(err?: Error) => void>();
@@ -448,6 +450,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (m.type === MessageType.MsgRemoved) return this.learnedRemoved(`member ${m.from} says this member was removed`);
     if (m.type === MessageType.MsgPropResp) return this.proposalsRefused(m);
     if (this.members.isRemoved(m.from)) return this.noticeRemoved(m.from);
+    if (m.type === MessageType.MsgApp) this.metrics.appendsReceived++;
     const whole = this.assembler.add(m);
     if (whole === undefined) return;
     if ('error' in whole) {
@@ -903,6 +906,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         out.push(...splitSnapshotMessage(m, this.config.snapshotChunkBytes));
         this.watchSnapshot(m.to, m.snapshot!.metadata.index);
       } else {
+        if (m.type === MessageType.MsgApp) this.metrics.appendsSent++;
         out.push(m);
       }
     }
