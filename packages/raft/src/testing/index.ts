@@ -31,3 +31,4 @@ export {
   type LinkFilter,
 } from './memory-network.js';
 export { logStoreContract, type LogStoreContractOptions, type StoredRange } from './contracts/log-store-contract.js';
+export { track, settle, type Outcome } from './settle.js';

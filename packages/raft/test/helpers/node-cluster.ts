@@ -15,6 +15,9 @@ import type { Transport, TransportHandler } from '../../src/node/transport.ts';
 import { seededRandom } from '../../src/random.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../../src/testing/memory-network.ts';
 import type { ManualClock } from '../../src/testing/manual-clock.ts';
+import { settle, track, type Outcome } from '../../src/testing/settle.ts';
+
+export { settle, track, type Outcome };
 import type { Index, Message, NodeId, Snapshot } from '../../src/types.ts';
 
 const encoder = new TextEncoder();
@@ -66,36 +69,6 @@ export function captureLogger(lines: string[]): RaftLogger {
   };
 }
 
-/** How a promise ended, as seen by {@link settle}. */
-export type Outcome<T> =
-  | { readonly status: 'fulfilled'; readonly value: T; readonly at: number }
-  | { readonly status: 'rejected'; readonly error: Error & { code?: string }; readonly at: number }
-  | { readonly status: 'pending' };
-
-/**
- * Follows a promise under the manual clock: `outcome()` tells how it ended
- * (and at what virtual time) or that it is still pending. Attach it before
- * time moves so the settle time is exact.
- */
-export function track<T>(clock: ManualClock, p: Promise<T>): { outcome: () => Outcome<T>; settled: () => boolean } {
-  let o: Outcome<T> = { status: 'pending' };
-  p.then(
-    (value) => void (o = { status: 'fulfilled', value, at: clock.now() }),
-    (error: Error & { code?: string }) => void (o = { status: 'rejected', error, at: clock.now() }),
-  );
-  return { outcome: () => o, settled: () => o.status !== 'pending' };
-}
-
-/**
- * Advances the manual clock until `p` settles (or `timeoutMs` of virtual
- * time passes: then the outcome is `pending`).
- */
-export async function settle<T>(clock: ManualClock, p: Promise<T>, timeoutMs = 20_000): Promise<Outcome<T>> {
-  const t = track(clock, p);
-  await clock.waitFor(t.settled, { timeoutMs }).catch(() => undefined);
-  return t.outcome();
-}
-
 /** Awaits `p` under the manual clock and returns its value; fails the test if it rejects or hangs. */
 export async function resolved<T>(clock: ManualClock, p: Promise<T>, timeoutMs = 20_000): Promise<T> {
   const o = await settle(clock, p, timeoutMs);
@@ -109,7 +82,7 @@ export async function rejected(clock: ManualClock, p: Promise<unknown>, timeoutM
   const o = await settle(clock, p, timeoutMs);
   if (o.status === 'fulfilled') assert.fail(`expected a rejection, got ${JSON.stringify(o.value)}`);
   if (o.status === 'pending') assert.fail(`promise still pending after ${timeoutMs} ms of virtual time`);
-  return Object.assign(o.error, { at: o.at });
+  return Object.assign(o.error as Error & { code?: string }, { at: o.at });
 }
 
 /**

@@ -6,38 +6,14 @@
 import assert from 'node:assert/strict';
 
 import { MemoryLogStore, RaftError } from '@kv/raft';
-import { createMemoryNetwork, type ManualClock, type MemoryNetwork } from '@kv/raft/testing';
+import { createMemoryNetwork, settle, track, type ManualClock, type MemoryNetwork, type Outcome } from '@kv/raft/testing';
+
+export { settle, track, type Outcome };
 
 import { createNode, KvError, type CreateNodeOptions, type KvEvent, type KvNode } from '../../src/index.ts';
 
 /** The wall-clock time (ms since the epoch) the virtual clock's 0 stands for. */
 export const T0 = Date.UTC(2025, 0, 1);
-
-/** How a promise ended, as seen by {@link track}. */
-export type Outcome<T> =
-  | { readonly status: 'fulfilled'; readonly value: T; readonly at: number }
-  | { readonly status: 'rejected'; readonly error: Error & { code?: unknown }; readonly at: number }
-  | { readonly status: 'pending' };
-
-/**
- * Follows a promise under the manual clock: `outcome()` tells how it ended
- * (and at what virtual time) or that it is still pending.
- */
-export function track<T>(clock: ManualClock, p: Promise<T>): { outcome: () => Outcome<T>; settled: () => boolean } {
-  let o: Outcome<T> = { status: 'pending' };
-  p.then(
-    (value) => void (o = { status: 'fulfilled', value, at: clock.now() }),
-    (error: Error & { code?: unknown }) => void (o = { status: 'rejected', error, at: clock.now() }),
-  );
-  return { outcome: () => o, settled: () => o.status !== 'pending' };
-}
-
-/** Advances the clock until `p` settles, or `timeoutMs` of virtual time passes (outcome `pending`). */
-export async function settle<T>(clock: ManualClock, p: Promise<T>, timeoutMs = 20_000): Promise<Outcome<T>> {
-  const t = track(clock, p);
-  await clock.waitFor(t.settled, { timeoutMs }).catch(() => undefined);
-  return t.outcome();
-}
 
 /** Awaits `p` under the manual clock; fails the test if it rejects or hangs. */
 export async function resolved<T>(clock: ManualClock, p: Promise<T>, timeoutMs = 20_000): Promise<T> {
