@@ -4,7 +4,7 @@
 // p50/p99 = propose → applied (promise settled) latency.
 import { MemoryLogStore, RaftNode, type StateMachine } from '@kv/raft';
 import { createMemoryNetwork } from '@kv/raft/testing';
-import { percentile, progress, round, rssMb, type Measurement } from './stats.ts';
+import { load, percentile, progress, round, rssMb, type Measurement } from './stats.ts';
 
 export interface RaftNodeBenchOptions {
   seconds?: number;
@@ -49,26 +49,9 @@ export async function runRaftNodeBench(opts: RaftNodeBenchOptions = {}): Promise
   while (!nodes[0].status().isLeader) await new Promise((r) => setTimeout(r, 5));
   const leader = nodes[0];
 
-  const latencies: number[] = [];
-  let applied = 0;
-  let failed = 0;
-  const t0 = performance.now();
-  const deadline = t0 + seconds * 1000;
-  const worker = async (): Promise<void> => {
-    while (performance.now() < deadline) {
-      const start = performance.now();
-      try {
-        await leader.propose(payload);
-        applied++;
-        // Sample latencies to keep memory flat at high rates.
-        if ((applied & 7) === 0) latencies.push(performance.now() - start);
-      } catch {
-        failed++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const elapsed = (performance.now() - t0) / 1000;
+  // Latencies are sampled (every 8th write) to keep memory flat at high rates.
+  const r = await load(seconds, concurrency, () => leader.propose(payload));
+  const [applied, failed, elapsed, latencies] = [r.ops, r.failed, r.elapsed, r.lat];
   const rss = rssMb();
   await Promise.all(nodes.map((n) => n.close()));
   progress(`raft-node: ${applied} writes in ${round(elapsed, 2)} s, ${failed} failed`);

@@ -35,3 +35,27 @@ export function emit(m: Measurement): void {
 export function progress(msg: string): void {
   process.stderr.write(msg + '\n');
 }
+
+/** Runs `op` from `concurrency` loops for `seconds`; returns ops/s and latencies. */
+export async function load(seconds: number, concurrency: number, op: (i: number) => Promise<unknown>): Promise<{ ops: number; elapsed: number; lat: number[]; failed: number }> {
+  const lat: number[] = [];
+  let ops = 0;
+  let failed = 0;
+  let seq = 0;
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const start = performance.now();
+      try {
+        await op(seq++);
+        ops++;
+        if (concurrency === 1 || (ops & 7) === 0) lat.push(performance.now() - start);
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { ops, elapsed: (performance.now() - t0) / 1000, lat, failed };
+}

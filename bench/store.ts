@@ -3,7 +3,7 @@
 // API; latencies are per operation, promise to promise.
 import { createMemoryNetwork } from '@kv/raft/testing';
 import { createNode, type KvNode } from '@kv/store';
-import { percentile, progress, round, rssMb, type Measurement } from './stats.ts';
+import { load, percentile, progress, round, rssMb, type Measurement } from './stats.ts';
 
 const VALUE = 'v'.repeat(100);
 
@@ -27,30 +27,6 @@ async function cluster(opts: { snapshotCount?: number; members?: number } = {}):
   await nodes[0].set('/bench/warmup', VALUE);
   const leader = nodes.find((n) => n.status().isLeader)!;
   return { nodes, leader, close: () => Promise.all(nodes.map((n) => n.close())).then(() => undefined) };
-}
-
-/** Runs `op` from `concurrency` loops for `seconds`; returns ops/s and latencies. */
-async function load(seconds: number, concurrency: number, op: (i: number) => Promise<unknown>): Promise<{ ops: number; elapsed: number; lat: number[]; failed: number }> {
-  const lat: number[] = [];
-  let ops = 0;
-  let failed = 0;
-  let seq = 0;
-  const t0 = performance.now();
-  const deadline = t0 + seconds * 1000;
-  const worker = async (): Promise<void> => {
-    while (performance.now() < deadline) {
-      const start = performance.now();
-      try {
-        await op(seq++);
-        ops++;
-        if (concurrency === 1 || (ops & 7) === 0) lat.push(performance.now() - start);
-      } catch {
-        failed++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { ops, elapsed: (performance.now() - t0) / 1000, lat, failed };
 }
 
 export async function storeWrite(concurrency: number, seconds: number): Promise<Measurement> {
