@@ -1,4 +1,4 @@
-import { RaftError, type Clock, type MemberInfo, type RaftNode, type RaftNodeMetrics, type TimerHandle } from '@kv/raft';
+import { RaftError, type Clock, type LeaderStats, type MemberInfo, type RaftNode, type RaftNodeMetrics, type TimerHandle } from '@kv/raft';
 import { EventEmitter } from 'eventemitter3';
 import { KvError, KvErrorCode } from './errors.js';
 import { IndexRegistry, type IndexDefinition, type IndexValue } from './indexes/index-registry.js';
@@ -365,6 +365,15 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
     return this.p.raft.metrics;
   }
 
+  /**
+   * Round-trip latency and answer counts per follower (etcd's
+   * `/v2/stats/leader`), measured while this member leads; `undefined` on
+   * a follower. See `RaftNode.leaderStats`.
+   */
+  leaderStats(): LeaderStats | undefined {
+    return this.p.raft.leaderStats();
+  }
+
   /** This member's state. */
   status(): KvStatus {
     const s = this.p.raft.status();
@@ -474,18 +483,19 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
 
   private maybeExpire(): void {
     if (this.closed || this.expiring || !this.p.raft.status().isLeader) return;
-    const next = this.p.tree.nextExpiry();
     const now = this.p.wallClock();
-    if (next === undefined || next > now) return;
+    // One command per due key (each expiry gets its own index); a round is
+    // bounded so a mass expiry does not flood one Ready, the next tick goes on.
+    const due = this.p.tree.dueCount(now, 1000);
+    if (due === 0) return;
     this.expiring = true;
-    this.p.raft
-      .propose(encodeCommand({ op: 'expire', now }))
-      .catch(() => {
-        // Lost leadership or quorum: the next leader proposes again.
-      })
-      .finally(() => {
-        this.expiring = false;
-      });
+    const cmd = encodeCommand({ op: 'expire', now });
+    const rounds: Promise<unknown>[] = [];
+    for (let i = 0; i < due; i++) rounds.push(this.p.raft.propose(cmd));
+    // Lost leadership or quorum: the next leader proposes again.
+    void Promise.allSettled(rounds).then(() => {
+      this.expiring = false;
+    });
   }
 }
 

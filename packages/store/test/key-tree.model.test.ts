@@ -4,8 +4,9 @@
 // store.go internalCreate / internalGet / Update / CompareAndSwap / Delete /
 // CompareAndDelete / DeleteExpiredKeys, node.go Remove / Compare / Repr,
 // event_history.go scan), with two kv rules in place of etcd's counters:
-// a change takes the Raft index it is applied at, and the expirations of one
-// expire command share its index. Every result, refusal (code, cause, index),
+// a change takes the Raft index it is applied at, and an expire command
+// expires one key (the leader proposes one per due key), so every change
+// has an index of its own. Every result, refusal (code, cause, index),
 // read, history scan and the final tree must agree. The trees get each
 // command the way replicas do, encoded into and decoded from a log entry.
 //
@@ -313,7 +314,7 @@ class EtcdModel {
     return this.record({ action: 'compareAndDelete', node: { key: nodePath, createdIndex: n.createdIndex, modifiedIndex: i }, prevNode, index: i });
   }
 
-  /** store.go DeleteExpiredKeys, the earliest first (the generator never makes two keys expire at once). */
+  /** store.go DeleteExpiredKeys, one key per command: the earliest, if due (the generator never makes two keys expire at once). */
   expire(now: number, i: number): KvEvent[] {
     const out: KvEvent[] = [];
     for (;;) {
@@ -337,6 +338,7 @@ class EtcdModel {
           index: i,
         }),
       );
+      break;
     }
     return out;
   }

@@ -49,7 +49,7 @@ export type Command =
       readonly prevIndex?: number;
       readonly now: number;
     }
-  /** Leader only: expire every key whose expiration is at or before `now`. */
+  /** Leader only: expire the first key to expire, if it expires at or before `now` (one key per command, so one index per change). */
   | { readonly op: 'expire'; readonly now: number };
 
 // No records: persisted and replicated bytes must decode without shared

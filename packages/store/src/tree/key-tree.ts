@@ -274,11 +274,14 @@ export class KeyTree {
   }
 
   /**
-   * Removes every key whose expiration is at or before `now`, in expiry
-   * order, each with an `expire` event at `index`.
+   * Removes the key whose expiration comes first, if it is at or before
+   * `now`, with an `expire` event at `index`. One key per command, because
+   * an index names one change: a v2 watcher that saw index N resumes from
+   * N+1, so two expirations sharing N would lose one (etcd's store gives
+   * each expired key its own index for the same reason). The leader proposes
+   * one command per due key.
    */
   private expire(now: number, index: number): KvEvent[] {
-    const out: KvEvent[] = [];
     for (let top = this.ttl.peek(); top && top.expireTime <= now; top = this.ttl.peek()) {
       this.ttl.pop();
       const n = this.find(top.key);
@@ -286,9 +289,20 @@ export class KeyTree {
       if (!n || n.expireTime !== top.expireTime) continue;
       const prevNode = this.repr(n, false, false, now);
       this.removeNode(n);
-      out.push(this.commit({ action: 'expire', node: tombstone(n, index), prevNode, index }));
+      return [this.commit({ action: 'expire', node: tombstone(n, index), prevNode, index })];
     }
-    return out;
+    return [];
+  }
+
+  /** How many keys expire at or before `now` (at most `limit`; stale heap entries are not counted). */
+  dueCount(now: number, limit: number): number {
+    let due = 0;
+    this.ttl.visitDue(now, (expireTime, key) => {
+      const n = this.find(key);
+      if (n && n.expireTime === expireTime) due++;
+      return due < limit;
+    });
+    return due;
   }
 
   /** The earliest expiration time still pending (ms), if any. */

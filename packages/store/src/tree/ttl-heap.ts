@@ -51,6 +51,23 @@ export class TtlHeap {
     return top;
   }
 
+  /**
+   * Visits the entries due at or before `time`, in no particular order,
+   * until `visit` returns false: a walk that skips every subtree whose root
+   * is later (a heap's children are never earlier than their parent).
+   */
+  visitDue(time: number, visit: (expireTime: number, key: string) => boolean): void {
+    const stack = this.times.length > 0 ? [0] : [];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      if (this.times[i] > time) continue;
+      if (!visit(this.times[i], this.keys[i])) return;
+      const l = 2 * i + 1;
+      if (l < this.times.length) stack.push(l);
+      if (l + 1 < this.times.length) stack.push(l + 1);
+    }
+  }
+
   clear(): void {
     this.times.length = 0;
     this.keys.length = 0;
