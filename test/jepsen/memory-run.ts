@@ -8,6 +8,7 @@
 // Every actor (client, nemesis, TTL writer) is an async loop that sleeps on
 // the manual clock; the driver only moves time. The same seed gives the same
 // run, and a failure prints it.
+import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { MemoryLogStore } from '@kv/raft';
 import { createNode, WatchOverflowError, type KvEvent, type KvNode } from '@kv/store';
@@ -352,7 +353,9 @@ export async function runMemoryJepsen(opts: MemoryRunOptions): Promise<MemoryRun
   const steady = cluster.live()[0]!;
   const steadyLog = changeLogs.filter((c) => c.member === steady.name).at(-1)!.events.filter((e) => e.node.key.startsWith(PREFIX + '/'));
   if (steadyLog.length > 10) {
-    const from = steadyLog[Math.floor(steadyLog.length / 2)]!.index;
+    // Within the 1,000 events the history keeps (other keys' changes count too).
+    const oldest = steady.status().appliedIndex - 900;
+    const from = steadyLog.find((e) => e.index >= oldest)?.index ?? steadyLog.at(-1)!.index;
     const expected = steadyLog.filter((e) => e.index >= from).map((e) => e.index);
     const got: number[] = [];
     const ac = new AbortController();
@@ -369,3 +372,20 @@ export async function runMemoryJepsen(opts: MemoryRunOptions): Promise<MemoryRun
   await cluster.close();
   return { seed: opts.seed, history, stats, faults, check, checkMs, watchEvents, problems };
 }
+
+/** Runs one configuration and fails with the checker's report and the replay seed. */
+export async function assertRunPasses(opts: MemoryRunOptions): Promise<MemoryRunReport> {
+  const r = await runMemoryJepsen(opts);
+  const { log: _log, ...replayable } = opts;
+  const replay = `replay: node --conditions=kv-source --import tsx test/jepsen/replay.ts '${JSON.stringify(replayable)}'`;
+  if (r.check.linearizable === false) assert.fail(`${r.check.report}\n${replay}`);
+  if (r.check.linearizable === 'unknown') assert.fail(`${r.check.report}\n${replay}`);
+  assert.deepEqual(r.problems, [], replay);
+  const faults = Object.entries(r.faults).map(([k, v]) => `${k}×${v}`).join(' ');
+  console.log(
+    `# seed ${opts.seed}: ${r.history.length} ops (${r.stats.ok} ok, ${r.stats.fail} failed, ${r.stats.unknown} unknown), ` +
+      `faults ${faults || 'none'}, ${r.watchEvents} watch events, checked in ${r.checkMs.toFixed(0)} ms`,
+  );
+  return r;
+}
+

@@ -3,22 +3,7 @@
 // test:jepsen` runs many more seeds for longer (memory.long.test.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ALL_MEMORY_FAULTS, runMemoryJepsen, type MemoryFault, type MemoryRunOptions, type MemoryRunReport } from './memory-run.ts';
-
-/** Runs one configuration and fails with the checker's report and the replay seed. */
-export async function assertRunPasses(opts: MemoryRunOptions): Promise<MemoryRunReport> {
-  const r = await runMemoryJepsen(opts);
-  const replay = `replay: KV_JEPSEN_SEED=${opts.seed} node scripts/run-tests.mjs jepsen/memory`;
-  if (r.check.linearizable === false) assert.fail(`${r.check.report}\n${replay}`);
-  if (r.check.linearizable === 'unknown') assert.fail(`${r.check.report}\n${replay}`);
-  assert.deepEqual(r.problems, [], replay);
-  const faults = Object.entries(r.faults).map(([k, v]) => `${k}×${v}`).join(' ');
-  console.log(
-    `# seed ${opts.seed}: ${r.history.length} ops (${r.stats.ok} ok, ${r.stats.fail} failed, ${r.stats.unknown} unknown), ` +
-      `faults ${faults || 'none'}, ${r.watchEvents} watch events, checked in ${r.checkMs.toFixed(0)} ms`,
-  );
-  return r;
-}
+import { ALL_MEMORY_FAULTS, assertRunPasses, type MemoryFault } from './memory-run.ts';
 
 const only = process.env.KV_JEPSEN_SEED !== undefined ? Number(process.env.KV_JEPSEN_SEED) : undefined;
 
