@@ -7,25 +7,15 @@
 //   node --conditions=kv-source --import tsx examples/kvd-demo.ts
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runKvctl } from '@kv/cli';
+import { freePort, onInterrupt } from './local-processes.ts';
 
 const KVD = fileURLToPath(new URL('../packages/cli/src/kvd/bin.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kvd-demo-'));
 const say = (s: string): void => console.log(s);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const names = ['infra0', 'infra1', 'infra2'];
 const peer = await Promise.all(names.map(() => freePort()));
@@ -39,9 +29,21 @@ const args = (i: number): string[] => [
   '-initial-cluster-token', 'etcd-cluster-1', '-initial-cluster', initialCluster, '-initial-cluster-state', 'new',
 ];
 const procs: (ChildProcess | undefined)[] = [];
+const exited: Promise<number | string>[] = [];
 const start = (i: number): void => {
-  procs[i] = spawn(process.execPath, ['--conditions=kv-source', '--import', 'tsx', KVD, ...args(i)], { stdio: 'ignore' });
+  const p = spawn(process.execPath, ['--conditions=kv-source', '--import', 'tsx', KVD, ...args(i)], { stdio: 'ignore' });
+  procs[i] = p;
+  exited[i] = new Promise((resolve) => p.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
 };
+/** Sends `signal` to every kvd still running and waits until all have exited; resolves with each one's exit code or signal. */
+async function stopAll(signal: NodeJS.Signals): Promise<(number | string)[]> {
+  for (const p of procs) if (p && p.exitCode === null && p.signalCode === null) p.kill(signal);
+  return Promise.all(exited);
+}
+onInterrupt(async () => {
+  await stopAll('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** Runs kvctl and prints the command and its output, as in a terminal. */
 async function kvctl(...argv: string[]): Promise<number> {
@@ -118,8 +120,12 @@ try {
   await kvctl(on(rest[0]), 'set', '/message', 'quorum regained');
   await kvctl(on(leader), 'get', '--quorum', '/message');
   await kvctl(`--endpoints=${clientUrl(leader)},${clientUrl(rest[0])}`, 'endpoint', 'status', '-w', 'table');
+  const running = [0, 1, 2].filter((i) => procs[i]);
+  say(`\n# SIGTERM ${running.map((i) => names[i]).join(' and ')}: kvd shuts down cleanly`);
+  const codes = await stopAll('SIGTERM');
+  say(`# ${running.map((i) => `${names[i]} exited with code ${codes[i]}`).join(', ')}`);
 } finally {
-  for (const p of procs) p?.kill('SIGKILL');
+  await stopAll('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 }
 say('\ndone.');

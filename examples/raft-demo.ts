@@ -1,8 +1,9 @@
-// npm start: three Raft nodes in one process on a hand-driven network. They
-// elect a leader, replicate entries, lose the leader to a partition, elect a
-// new one, and bring the old leader back up to date. Every step is printed.
+// Three raw Raft nodes (@kv/raft's RawNode, no key store) in one process on
+// a hand-driven network. They elect a leader, replicate entries, lose the
+// leader to a partition, elect a new one, and bring the old leader back up
+// to date. Every step is printed.
 //
-// (The replicated key-value store, @kv/store, replaces this demo once it lands.)
+//   node --conditions=kv-source --import tsx examples/raft-demo.ts
 import { describeMessage, StateType, type Message, type NodeId, type RaftLogger } from '@kv/raft';
 import { RawCluster } from '@kv/raft/testing';
 

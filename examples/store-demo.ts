@@ -1,8 +1,10 @@
-// npm start: a three-member kv cluster in one process, on the in-memory
-// network and the embedded default (memory) storage. It walks through what
-// the etcd write-ups do by hand: set on one member, read on the others,
-// watch a directory, delete, lose the leader, elect a new one, lose quorum
-// (writes fail, serializable reads still answer), and get it back.
+// A three-member kv cluster in one process, on the in-memory network and
+// memory storage. It walks through what the etcd write-ups do by hand: set
+// on one member, read on the others, watch a directory, delete, lose the
+// leader, elect a new one, lose quorum (writes fail, serializable reads
+// still answer), and get it back.
+//
+//   node --conditions=kv-source --import tsx examples/store-demo.ts
 import { MemoryLogStore } from '@kv/raft';
 import { createMemoryNetwork } from '@kv/raft/testing';
 import { createNode, KvError, type KvNode } from '@kv/store';
@@ -82,6 +84,8 @@ say(`\n$ stop the new leader too (${second}): one member of three is left, no qu
 await node(second).close();
 nodes.delete(second);
 const last = names.find((n) => nodes.has(n))!;
+// Once its election timeout passes, the survivor knows it has no leader.
+await waitFor(() => node(last).status().leader === undefined);
 const t1 = Date.now();
 try {
   await node(last).set('/message', 'no quorum');

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNode } from '@kv/store';
 import { wsTransport } from '@kv/transport-ws';
+import { freePort } from './local-processes.ts';
 
 type Cmd = { id: number; op: 'set' | 'get' | 'status'; key?: string; value?: string };
 
@@ -37,12 +38,14 @@ if (process.env.KV_MEMBER) {
       (e: Error & { code?: unknown }) => process.send!({ id: m.id, error: `${String(e.code)}: ${e.message}` }),
     );
   });
+  // The parent is gone (it was killed before it could kill us): stop too.
+  process.once('disconnect', () => void node.close().finally(() => process.exit(0)));
   process.send!({ ready: node.id });
 } else {
   // ---- the parent: starts three members and talks to them ----
   const dir = mkdtempSync(join(tmpdir(), 'kv-ws-example-'));
   const names = ['svc-a', 'svc-b', 'svc-c'];
-  const ports = [23801, 23802, 23803];
+  const ports = await Promise.all(names.map(() => freePort()));
   const urls = ports.map((p) => `http://127.0.0.1:${p}`);
   const initialCluster = names.map((n, i) => `${n}=${urls[i]}`).join(',');
   const say = (s: string): void => console.log(s);
@@ -64,7 +67,15 @@ if (process.env.KV_MEMBER) {
       p.on('message', on);
       p.send({ id, ...cmd });
     });
-  await Promise.all(members.map((p) => new Promise((r) => p.once('message', r))));
+  await Promise.all(
+    members.map(
+      (p, i) =>
+        new Promise((resolve, reject) => {
+          p.once('message', resolve);
+          p.once('exit', (code) => reject(new Error(`${names[i]} exited with ${code} before it was ready`)));
+        }),
+    ),
+  );
   say(`three members up: ${names.map((n, i) => `${n} ${urls[i]}`).join(', ')}`);
 
   for (;;) if (!(await ask(members[0], { op: 'set', key: '/greeting', value: 'hello over websockets' })).error) break;
@@ -82,7 +93,10 @@ if (process.env.KV_MEMBER) {
   }
   say(`  a survivor took a write ${Date.now() - t0} ms later (election timeout: 1000 ms)`);
 
+  // Wait for the members to be gone before removing their data dirs.
+  const gone = members.map((p) => (p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => p.once('exit', r))));
   for (const p of members) p.kill('SIGKILL');
+  await Promise.all(gone);
   rmSync(dir, { recursive: true, force: true });
   say('done.');
 }
