@@ -59,3 +59,4 @@ export {
   type MemoryLogStoreStatus,
 } from './node/memory-log-store.js';
 export { Histogram, type RaftNodeMetrics } from './node/histogram.js';
+export type { LeaderStats, FollowerStats, FollowerLatency, FollowerCounts } from './node/follower-stats.js';

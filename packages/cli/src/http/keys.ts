@@ -174,8 +174,30 @@ export async function handleKeys(ctx: KeysContext, req: IncomingMessage, res: Se
 }
 
 /**
+ * Bytes a stream watch (`stream=true`) may leave waiting for a client that
+ * reads slower than changes arrive. Past it the server ends the stream, as
+ * etcd ends a watch whose event channel is full: the client has every
+ * event before the cut, and can watch again from the next index.
+ */
+const STREAM_BACKLOG_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * How long a stream ended for falling behind may take to hand its backlog
+ * to the client before the connection is dropped (a client that reads
+ * nothing would otherwise pin the backlog for as long as it stays
+ * connected).
+ */
+const STREAM_END_GRACE_MS = 10_000;
+
+/**
  * `wait=true`: headers go out at once (as etcd does), then the first
  * matching event (or, with `stream=true`, every one) until the client goes.
+ *
+ * @remarks
+ * A watch holds one store watcher, released as soon as the response ends
+ * or the client goes away. A stream never buffers more than
+ * {@link STREAM_BACKLOG_LIMIT_BYTES} (plus one event) for a slow client:
+ * it stops and ends the response instead.
  */
 async function longPoll(
   ctx: KeysContext,
@@ -197,20 +219,25 @@ async function longPoll(
     // Pull the first event lazily so a bad waitIndex (401) is still a normal error answer.
     const first = it.next();
     const race = await Promise.race([first, new Promise<'pending'>((r) => setImmediate(() => r('pending')))]);
+    let r: IteratorResult<KvEvent>;
     if (race !== 'pending') {
-      if (race.done) return void res.end();
+      r = race;
+      if (r.done) return void res.end();
       res.writeHead(200, etcdHeaders(node, node.status().storeIndex));
-      res.write(JSON.stringify(etcdEvent(race.value)) + '\n');
-      if (!opts.stream) return void res.end();
     } else {
       res.writeHead(200, etcdHeaders(node, node.status().storeIndex));
       res.flushHeaders();
-      const r = await first;
+      r = await first;
       if (r.done) return void res.end();
-      res.write(JSON.stringify(etcdEvent(r.value)) + '\n');
-      if (!opts.stream) return void res.end();
     }
-    for await (const ev of it) res.write(JSON.stringify(etcdEvent(ev)) + '\n');
+    res.write(JSON.stringify(etcdEvent(r.value)) + '\n');
+    if (!opts.stream) return void res.end();
+    for (;;) {
+      r = await it.next();
+      if (r.done || res.destroyed) break;
+      if (res.writableLength > STREAM_BACKLOG_LIMIT_BYTES) return endSlowStream(ctx, res);
+      res.write(JSON.stringify(etcdEvent(r.value)) + '\n');
+    }
     res.end();
   } finally {
     ctx.metrics.watchers--;
@@ -218,4 +245,13 @@ async function longPoll(
     res.off('close', onClose);
     void it.return?.();
   }
+}
+
+/** Ends a stream whose client fell behind, and drops the connection if the backlog is still unread after the grace time. */
+function endSlowStream(ctx: KeysContext, res: ServerResponse): void {
+  ctx.metrics.watchStreamsCut++;
+  const timer = setTimeout(() => res.destroy(), STREAM_END_GRACE_MS);
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
+  res.end();
 }

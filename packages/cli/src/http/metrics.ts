@@ -14,6 +14,8 @@ export class HttpMetrics {
   getsSuccess = 0;
   getsFail = 0;
   watchers = 0;
+  /** Stream watches ended because their client fell too far behind (see `STREAM_BACKLOG_LIMIT_BYTES`). */
+  watchStreamsCut = 0;
   readonly requests = new Map<string, number>();
   private lastLeader: string | undefined;
   private readonly onLeader = (leader: string | undefined): void => {
@@ -57,6 +59,7 @@ export class HttpMetrics {
     metric('kv_db_size_bytes', 'gauge', 'Bytes of storage on disk.', s.dbSize);
     metric('kv_watchers', 'gauge', 'Watchers registered in the store.', s.watchers);
     metric('kv_http_watchers', 'gauge', 'Open HTTP long-poll watches.', this.watchers);
+    metric('kv_http_watch_streams_cut_total', 'counter', 'Stream watches ended because the client fell more than the backlog limit behind.', this.watchStreamsCut);
     const raft = this.node.raftMetrics();
     metric('kv_raft_proposals_total', 'counter', 'Proposals made on this member (all clients).', raft.proposals);
     metric('kv_raft_proposals_failed_total', 'counter', 'Proposals on this member that failed (refused, timed out, dropped).', raft.proposalsFailed);

@@ -51,17 +51,15 @@ export function handleStatsSelf(node: KvNode, metrics: HttpMetrics, res: ServerR
   });
 }
 
-/** `/v2/stats/leader`: on the leader, its followers; elsewhere 403 as etcd. */
-export async function handleStatsLeader(node: KvNode, res: ServerResponse): Promise<void> {
-  const s = node.status();
-  if (!s.isLeader) return json(res, 403, { message: 'not current leader' });
-  const members = await node.members.list();
-  const followers: Record<string, unknown> = {};
-  for (const m of members) {
-    if (m.id === s.id) continue;
-    followers[m.id] = { latency: { current: 0, average: 0, standardDeviation: 0, minimum: 0, maximum: 0 }, counts: { fail: 0, success: 0 } };
-  }
-  json(res, 200, { leader: s.id, followers });
+/**
+ * `/v2/stats/leader`: on the leader, each follower's round-trip latency
+ * (ms) and answer counts since it became leader; elsewhere 403
+ * `{"message":"not current leader"}`, as etcd answers.
+ */
+export function handleStatsLeader(node: KvNode, res: ServerResponse): void {
+  const stats = node.leaderStats();
+  if (stats === undefined) return json(res, 403, { message: 'not current leader' });
+  json(res, 200, stats);
 }
 
 /** `/v2/stats/store`. */

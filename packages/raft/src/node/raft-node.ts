@@ -28,6 +28,7 @@ import {
 } from '../types.js';
 import { unwrapProposal, wrapProposal, wrapWith, type ProposalTag } from './envelope.js';
 import { Histogram, type RaftNodeMetrics } from './histogram.js';
+import { FollowerStatsTracker, type LeaderStats } from './follower-stats.js';
 import type { LogStore } from './log-store.js';
 import { MemberRegistry, decodeMemberContext, encodeMemberContext, type MemberInfo } from './members.js';
 import { ProposalTracker, type Pending } from './proposals.js';
@@ -286,6 +287,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     appendsSent: 0,
     appendsReceived: 0,
   };
+  /** Round trips to each follower while this member leads (`/v2/stats/leader`). */
+  private readonly followerStats: FollowerStatsTracker;
+  private followerStatsTerm: Term = 0;
   /** Pending transferLeadership calls, settled on close. */
   private readonly transfers = new Set<(err?: Error) => void>();
   private readonly removedNoticeAt = new Map<NodeId, number>();
@@ -301,6 +305,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.tag = { instanceHi: randomInt(0, 2 ** 32 - 1), instanceLo: randomInt(0, 2 ** 32 - 1) };
     this.coreRandom = options.random ?? seededRandom(randomInt(0, 2 ** 31 - 1));
     this.jitter = this.coreRandom;
+    this.followerStats = new FollowerStatsTracker(this.config.electionTimeoutMs);
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -436,6 +441,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     try {
       this.raw!.tick();
       this.proposals.expire(this.clock.now(), this.config.requestTimeoutMs);
+      if (this.raw!.raft.state === StateType.Leader) this.followerStats.expire(this.clock.now());
       this.expireReads();
       this.retryWaiting();
     } catch (e) {
@@ -451,6 +457,9 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (m.type === MessageType.MsgPropResp) return this.proposalsRefused(m);
     if (this.members.isRemoved(m.from)) return this.noticeRemoved(m.from);
     if (m.type === MessageType.MsgApp) this.metrics.appendsReceived++;
+    if (m.type === MessageType.MsgHeartbeatResp || m.type === MessageType.MsgAppResp) {
+      m = this.followerStats.received(m, this.clock.now(), this.raw!.raft.state === StateType.Leader);
+    }
     const whole = this.assembler.add(m);
     if (whole === undefined) return;
     if ('error' in whole) {
@@ -475,6 +484,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (!this.running) return;
     try {
       const raw = this.raw!;
+      if (raw.raft.state === StateType.Leader) this.followerStats.unreachable(id);
       raw.reportUnreachable(id);
       // Fast failover: the leader's connection is gone (a dead process
       // closes its sockets). Forget it and start a pre-vote now instead of
@@ -746,6 +756,26 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return this.raw ? this.raw.confState() : { voters: [], learners: [] };
   }
 
+  /**
+   * Round-trip latency and answer counts for each follower, in etcd's
+   * `/v2/stats/leader` shape; `undefined` unless this member leads.
+   *
+   * @remarks
+   * Measured by the driver on its clock: a heartbeat or append leaves when
+   * it is handed to the transport and returns when its answer arrives, so
+   * a sample includes the follower's durable write for an append. Counted
+   * from when this member became leader (each term of leadership starts
+   * from zero); a failure is an `onUnreachable` report from the transport
+   * or a send left unanswered for an election timeout. Every member but
+   * this one is listed, with zeros until it answers. The result is a fresh
+   * object; reading it costs O(members).
+   */
+  leaderStats(): LeaderStats | undefined {
+    const r = this.raw?.raft;
+    if (!r || r.state !== StateType.Leader || !this.running) return undefined;
+    return this.followerStats.view(this.id, this.members.list().map((m) => m.id));
+  }
+
   // ------------------------------------------------------------------ helpers
 
   private tagFor(seq: number): ProposalTag {
@@ -901,12 +931,26 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private send(msgs: readonly Message[]): void {
     const out: Message[] = [];
+    const r = this.raw!.raft;
+    const leading = r.state === StateType.Leader;
+    if (leading && r.term !== this.followerStatsTerm) {
+      // A new term of leadership counts from zero (the first sends of the
+      // term go out before the role change is reported).
+      this.followerStats.reset();
+      this.followerStatsTerm = r.term;
+    }
+    const now = this.clock.now();
     for (const m of msgs) {
       if (m.type === MessageType.MsgSnap) {
         out.push(...splitSnapshotMessage(m, this.config.snapshotChunkBytes));
         this.watchSnapshot(m.to, m.snapshot!.metadata.index);
+      } else if (m.type === MessageType.MsgHeartbeat && leading) {
+        out.push(this.followerStats.tagHeartbeat(m, now));
       } else {
-        if (m.type === MessageType.MsgApp) this.metrics.appendsSent++;
+        if (m.type === MessageType.MsgApp) {
+          this.metrics.appendsSent++;
+          if (leading) this.followerStats.sentAppend(m, now);
+        }
         out.push(m);
       }
     }
@@ -1013,6 +1057,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private reportSoftState(): void {
     const r = this.raw!.raft;
     if (r.state !== this.lastRole) {
+      if (this.lastRole === StateType.Leader) this.followerStats.reset();
       this.lastRole = r.state;
       this.emit('role', ROLE[r.state], r.term);
     }
