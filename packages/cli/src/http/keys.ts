@@ -96,11 +96,13 @@ export async function handleKeys(ctx: KeysContext, req: IncomingMessage, res: Se
       res.end(JSON.stringify({ message: 'Method Not Allowed' }) + '\n');
       return;
     }
-    const query = parseQuery(url.search, storeIndex());
+    // etcd answers a request it cannot parse with index 0 (body and
+    // X-Etcd-Index): the store was never consulted.
+    const idx = 0;
+    const query = parseQuery(url.search, idx);
     const body = method === 'PUT' || method === 'POST' || method === 'DELETE' ? await readBody(req, ctx.maxBodyBytes) : '';
-    const form = new Form(parseFormBody(body, req.headers['content-type'], storeIndex()), query);
+    const form = new Form(parseFormBody(body, req.headers['content-type'], idx), query);
     const key = keyOf(url.pathname);
-    const idx = storeIndex();
 
     const recursive = form.bool('recursive', idx);
     const sorted = form.bool('sorted', idx);
@@ -109,7 +111,8 @@ export async function handleKeys(ctx: KeysContext, req: IncomingMessage, res: Se
     const quorum = form.bool('quorum', idx);
     const dir = form.bool('dir', idx);
     const refresh = form.bool('refresh', idx);
-    const prevIndex = form.uint('prevIndex', 203, idx);
+    // prevIndex=0 means "not given" to etcd (a plain set or delete).
+    const prevIndex = form.uint('prevIndex', 203, idx) || undefined;
     const waitIndex = form.uint('waitIndex', 203, idx);
     const ttl = form.uint('ttl', 202, idx);
     let prevExist: boolean | undefined;
@@ -117,7 +120,6 @@ export async function handleKeys(ctx: KeysContext, req: IncomingMessage, res: Se
     const prevValue = form.get('prevValue');
     if (form.has('prevValue') && prevValue === '') throw formError(KvErrorCode.PrevValueRequired, '"prevValue" cannot be empty', idx);
     if (wait && method !== 'GET' && method !== 'HEAD') throw formError(KvErrorCode.InvalidField, '"wait" can only be used with GET requests', idx);
-    if (prevIndex === 0) throw formError(KvErrorCode.IndexNaN, 'invalid value for "prevIndex"', idx);
     const value = form.get('value');
     if (method !== 'GET' && method !== 'HEAD') {
       writing = true;
@@ -133,7 +135,8 @@ export async function handleKeys(ctx: KeysContext, req: IncomingMessage, res: Se
         return send(res, 200, etcdHeaders(node, storeIndex()), etcdEvent(ev));
       }
       case 'PUT': {
-        const ev = await node.set(key, dir || refresh ? (value === '' ? undefined : value) : (value ?? ''), {
+        // A directory ignores a value (etcd creates it all the same); refresh refuses one.
+        const ev = await node.set(key, dir ? undefined : refresh ? (value === '' ? undefined : value) : (value ?? ''), {
           ...(ttl !== undefined ? { ttl } : {}),
           ...(prevExist !== undefined ? { prevExist } : {}),
           ...(prevValue !== undefined ? { prevValue } : {}),

@@ -180,6 +180,29 @@ describe('serveHttp /v2/keys', () => {
     assert.equal(root.json.errorCode, 107);
   });
 
+  test('as etcd: a request it cannot parse answers index 0; prevIndex=0 is not given; a dir ignores a value', async () => {
+    await call(s.url, 'PUT', '/v2/keys/etcd-like/a', { value: 'one' });
+    for (const bad of [
+      call(s.url, 'PUT', '/v2/keys/etcd-like/a', { value: '1', ttl: 'x' }),
+      call(s.url, 'PUT', '/v2/keys/etcd-like/a', { value: '1', prevIndex: 'x' }),
+      call(s.url, 'GET', '/v2/keys/etcd-like/a?sorted=maybe'),
+    ]) {
+      const r = await bad;
+      assert.equal(r.status, 400);
+      assert.equal(r.json.index, 0, JSON.stringify(r.json));
+      assert.equal(r.headers.get('x-etcd-index'), '0');
+    }
+    const set = await call(s.url, 'PUT', '/v2/keys/etcd-like/a', { value: 'two', prevIndex: '0' });
+    assert.equal(set.status, 200, JSON.stringify(set.json));
+    assert.equal(set.json.node.value, 'two');
+    const del = await call(s.url, 'DELETE', '/v2/keys/etcd-like/a?prevIndex=0');
+    assert.equal(del.status, 200);
+    const dir = await call(s.url, 'PUT', '/v2/keys/etcd-like/d?dir=true', { value: 'x' });
+    assert.equal(dir.status, 201, JSON.stringify(dir.json));
+    assert.equal(dir.json.node.dir, true);
+    assert.equal(dir.json.node.value, undefined);
+  });
+
   test('wait=true long-polls for the next change; waitIndex replays history; recursive', async () => {
     const first = await call(s.url, 'PUT', '/v2/keys/w/x', { value: '0' });
     const pending = call(s.url, 'GET', '/v2/keys/w/x?wait=true');
