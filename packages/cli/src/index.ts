@@ -1,6 +1,7 @@
 /**
- * @kv/cli — etcd v2-compatible HTTP client API (`serveHttp`) and the `kvd`
- * daemon (`startKvd`, configured like etcd); `kvctl` comes later.
+ * @kv/cli — etcd v2-compatible HTTP client API (`serveHttp`), the `kvd`
+ * daemon (`startKvd`, configured like etcd) and the `kvctl` command line
+ * (`runKvctl`, etcdctl's commands and output).
  *
  * @packageDocumentation
  */
@@ -19,6 +20,7 @@ export {
   type ServeHttpOptions,
   type HttpServerHandle,
 } from './http/index.js';
+export type { ServeHttpTlsOptions } from './http/server.js';
 
 export {
   startKvd,
@@ -34,6 +36,10 @@ export {
   type KvdConfigSource,
   type KvdTransportOptions,
   type KvdPeerTlsOptions,
+  type KvdClientTlsOptions,
+  kvdVersion,
+  versionText,
+  type KvdVersionInfo,
   type LoadConfigOptions,
   type ReadCertFile,
   type KvdConfigLogger,
@@ -54,7 +60,10 @@ export {
   type KvctlWritable,
   type KvctlOutput,
   type KvctlClientOptions,
+  type KvctlTlsOptions,
+  type KvctlRequestOptions,
   type HttpAnswer,
+  type HttpStreamAnswer,
   type EtcdV2Node,
   type KeysResponse,
 } from './kvctl/index.js';

@@ -28,3 +28,5 @@ export { KeyTree, type KeyTreeOptions, type GetOptions, type TreeSnapshot, type 
 export { EventHistory } from './tree/event-history.js';
 export { encodeCommand, decodeCommand, type Command } from './tree/command.js';
 export { normalizeKey, DEFAULT_LIMITS, type KeyLimits } from './tree/key.js';
+export { takeStoreSnapshot, readStoreSnapshot, StoreSnapshotDecoder, StoreSnapshotFormatError, SNAPSHOT_FRAME_BYTES, MAX_SNAPSHOT_FRAME_BYTES, type StoreSnapshotInfo, type StoreSnapshotStream, type DecodedStoreSnapshot, type StoreSnapshotFrame, type StoreSnapshotErrorCode } from './snapshot/store-snapshot.js';
+export { restoreDataDir, type RestoreDataDirOptions, type RestoredDataDir } from './snapshot/restore-data-dir.js';

@@ -4,11 +4,13 @@
  * @packageDocumentation
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { KvNode } from '@kv/store';
 import { handleKeys, type KeysContext } from './keys.js';
 import { handleMembers, type MembersContext } from './members.js';
+import { handleSnapshot } from './snapshot.js';
 import { HttpMetrics } from './metrics.js';
 import { handleHealth, handleStatsLeader, handleStatsSelf, handleStatsStore, handleVersion } from './stats.js';
 
@@ -29,6 +31,24 @@ export interface ServeHttpOptions {
   readonly headersTimeoutMs?: number;
   /** Time a client has to send the whole request. @defaultValue 30 000 */
   readonly requestTimeoutMs?: number;
+  /**
+   * TLS for the `https://` listen URLs (required when there is one; `http://`
+   * URLs stay plain), as etcd's `--cert-file`, `--key-file`,
+   * `--trusted-ca-file` and `--client-cert-auth`.
+   */
+  readonly tls?: ServeHttpTlsOptions;
+}
+
+/** The `tls` option of {@link serveHttp}: PEM certificate and key, and optional client certificate checks. */
+export interface ServeHttpTlsOptions {
+  /** The server's certificate chain (PEM). */
+  readonly cert: string | Buffer;
+  /** The server's private key (PEM). */
+  readonly key: string | Buffer;
+  /** CA certificates that client certificates must chain to (PEM); needed by `clientCertAuth`. */
+  readonly ca?: string | Buffer;
+  /** Refuse clients without a certificate signed by `ca` (the TLS handshake fails). @defaultValue false */
+  readonly clientCertAuth?: boolean;
 }
 
 /** A running HTTP API. */
@@ -65,7 +85,9 @@ function authorized(auth: NonNullable<ServeHttpOptions['auth']>, header: string 
 /**
  * Serves etcd v2's client API (`/v2/keys`, `/v2/members`, `/v2/stats/*`,
  * `/health`, `/version`, `/metrics`) for `node`, so etcd v2 clients and
- * `ETCDCTL_API=2 etcdctl` work against it.
+ * `ETCDCTL_API=2 etcdctl` work against it; and kv's own
+ * `GET /kv/v1/snapshot` (a consistent store snapshot, streamed) and
+ * `POST /v2/members/<id>/promote` (a learner becomes a voter).
  *
  * @example
  * ```ts
@@ -79,7 +101,9 @@ export async function serveHttp(node: KvNode, opts: ServeHttpOptions): Promise<H
   if (listen.length === 0) throw new TypeError('serveHttp: listen needs at least one URL');
   const targets = listen.map((u) => {
     const url = new URL(u);
-    if (url.protocol !== 'http:') throw new TypeError(`serveHttp: only http:// listen URLs are supported, got ${u}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`serveHttp: listen URLs must be http:// or https://, got ${u}`);
+    if (url.protocol === 'https:' && opts.tls === undefined) throw new TypeError(`serveHttp: ${u} needs the tls option (a certificate and key)`);
+    if (opts.tls?.clientCertAuth && opts.tls.ca === undefined) throw new TypeError('serveHttp: tls.clientCertAuth needs tls.ca (the CA client certificates must chain to)');
     const host = url.hostname.replace(/^\[|\]$/g, '');
     return { url, host, port: url.port === '' ? 80 : Number(url.port) };
   });
@@ -110,6 +134,7 @@ export async function serveHttp(node: KvNode, opts: ServeHttpOptions): Promise<H
     }
     if (path === '/v2/keys' || path.startsWith('/v2/keys/')) return handleKeys(keysCtx, req, res, url);
     if (path === '/v2/members' || path.startsWith('/v2/members/')) return handleMembers(membersCtx, req, res, url);
+    if (path === '/kv/v1/snapshot') return handleSnapshot(node, req, res);
     if (method !== 'GET' && method !== 'HEAD') {
       if (['/metrics', '/v2/stats/self', '/v2/stats/leader', '/v2/stats/store'].includes(path)) return json(res, 405, { message: 'Method Not Allowed' });
     }
@@ -137,10 +162,25 @@ export async function serveHttp(node: KvNode, opts: ServeHttpOptions): Promise<H
     });
   };
 
-  const servers: Server[] = [];
+  const servers: (Server | HttpsServer)[] = [];
   try {
     for (const t of targets) {
-      const server = createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 2))) }, onRequest);
+      const httpOptions = { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 2))) };
+      const tls = opts.tls;
+      const server =
+        t.url.protocol === 'https:' && tls !== undefined
+          ? createHttpsServer(
+              {
+                ...httpOptions,
+                cert: tls.cert,
+                key: tls.key,
+                ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+                requestCert: tls.clientCertAuth === true,
+                rejectUnauthorized: tls.clientCertAuth === true,
+              },
+              onRequest,
+            )
+          : createServer(httpOptions, onRequest);
       server.keepAliveTimeout = 30_000;
       server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
         const status =
@@ -187,7 +227,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body) + '\n');
 }
 
-function closeServer(s: Server): Promise<void> {
+function closeServer(s: Server | HttpsServer): Promise<void> {
   return new Promise((resolve) => {
     s.close(() => resolve());
     s.closeAllConnections();

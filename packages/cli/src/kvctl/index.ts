@@ -5,5 +5,5 @@
  */
 export { runKvctl, KVCTL_USAGE } from './run.js';
 export { KVCTL_EXIT, KvctlExit, type KvctlIo, type KvctlWritable, type KvctlOutput } from './io.js';
-export { KvctlClient, EtcdApiError, ClusterUnavailableError, type KvctlClientOptions, type HttpAnswer, type EtcdV2Node, type KeysResponse } from './client.js';
+export { KvctlClient, EtcdApiError, ClusterUnavailableError, type KvctlClientOptions, type KvctlTlsOptions, type KvctlRequestOptions, type HttpAnswer, type HttpStreamAnswer, type EtcdV2Node, type KeysResponse } from './client.js';
 export { renderTable, humanBytes } from './table.js';

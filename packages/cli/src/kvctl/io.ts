@@ -9,13 +9,20 @@ import { ClusterUnavailableError, EtcdApiError, type EtcdV2Node, type KeysRespon
 /** Where kvctl writes (process.stdout or anything with `write`). */
 export interface KvctlWritable {
   write(chunk: string): unknown;
+  /** A terminal: progress bars are drawn (and redrawn) only then. */
+  readonly isTTY?: boolean;
+  /** The terminal's width in characters. @defaultValue 80 */
+  readonly columns?: number;
 }
 
 /** What {@link runKvctl} runs with. */
 export interface KvctlIo {
   readonly stdout: KvctlWritable;
   readonly stderr: KvctlWritable;
-  /** Environment (`ETCDCTL_ENDPOINTS`, `ETCDCTL_ENDPOINT`). @defaultValue `{}` */
+  /**
+   * Environment (`ETCDCTL_ENDPOINTS`, `ETCDCTL_ENDPOINT`, `KVCTL_PASSWORD`,
+   * ...); also what `exec-watch` runs its command with. @defaultValue `{}`
+   */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Aborts long-running commands (`watch --forever`); they then exit 0. */
   readonly signal?: AbortSignal;

@@ -5,10 +5,15 @@
 // fsynced before any write is acknowledged).
 import { KvdConfigError, usage } from './config.js';
 import { etcdStyleLogger, startKvd } from './run.js';
+import { versionText } from './version.js';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
   process.stdout.write(usage() + '\n');
+  process.exit(0);
+}
+if (argv.includes('--version') || argv.includes('-version')) {
+  process.stdout.write(versionText());
   process.exit(0);
 }
 const logger = etcdStyleLogger();

@@ -68,6 +68,14 @@ export interface KvdConfig {
   peerTrustedCaFile: string | undefined;
   /** `--peer-client-cert-auth` @defaultValue false */
   peerClientCertAuth: boolean;
+  /** `--cert-file`: the client server's TLS certificate (for `https://` client URLs). */
+  certFile: string | undefined;
+  /** `--key-file`: the client server's TLS key. */
+  keyFile: string | undefined;
+  /** `--trusted-ca-file`: the CA that client certificates must chain to. */
+  trustedCaFile: string | undefined;
+  /** `--client-cert-auth`: refuse clients without a certificate from `trustedCaFile`. @defaultValue false */
+  clientCertAuth: boolean;
   /** `--config-file`, when one was read. */
   configFile: string | undefined;
   /** Where each setting (by flag name, e.g. `'initial-cluster'`) came from. */
@@ -131,6 +139,10 @@ export const KVD_FLAGS: Readonly<Record<string, FlagSpec>> = Object.freeze({
   'peer-key-file': { kind: 'string', usage: 'Path to the peer server TLS key file.' },
   'peer-trusted-ca-file': { kind: 'string', usage: 'Path to the peer server TLS trusted CA file.' },
   'peer-client-cert-auth': { kind: 'bool', usage: 'Enable peer client cert authentication.' },
+  'cert-file': { kind: 'string', usage: 'Path to the client server TLS cert file.' },
+  'key-file': { kind: 'string', usage: 'Path to the client server TLS key file.' },
+  'trusted-ca-file': { kind: 'string', usage: 'Path to the client server TLS trusted CA cert file.' },
+  'client-cert-auth': { kind: 'bool', usage: 'Enable client cert authentication.' },
   'config-file': { kind: 'string', usage: 'Path to the server configuration file (YAML, etcd key names).' },
 });
 
@@ -140,6 +152,7 @@ export function usage(): string {
   for (const [name, spec] of Object.entries(KVD_FLAGS)) {
     lines.push(`  --${name}${spec.kind === 'bool' ? '' : ` ${spec.kind === 'int' ? 'uint' : 'string'}`}`, `\t${spec.usage}`);
   }
+  lines.push('  --version', '\tPrint the version and exit.');
   return lines.join('\n');
 }
 
@@ -218,6 +231,10 @@ function readConfigFile(path: string, readFile: (p: string) => string, logger: K
     throw new KvdConfigError(`config file ${path} must be a YAML mapping of etcd's key names (name: ..., data-dir: ...)`, 'config-file');
   }
   for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (Object.hasOwn(TLS_SECTIONS, key)) {
+      readTlsSection(key, v, path, logger, out);
+      continue;
+    }
     if (!Object.hasOwn(KVD_FLAGS, key) || key === 'config-file') {
       logger.warn(`unrecognized key "${key}" in config file ${path} (ignored)`);
       continue;
@@ -226,6 +243,32 @@ function readConfigFile(path: string, readFile: (p: string) => string, logger: K
     if (value !== undefined) out.set(key, value);
   }
   return out;
+}
+
+/**
+ * etcd's config file nests TLS settings: `client-transport-security:` and
+ * `peer-transport-security:`, each with `cert-file`, `key-file`,
+ * `trusted-ca-file` and `client-cert-auth`. They map to the flat flags (the
+ * peer ones with a `peer-` prefix); a flat key in the same file wins.
+ */
+const TLS_SECTIONS: Readonly<Record<string, string>> = Object.freeze({ 'client-transport-security': '', 'peer-transport-security': 'peer-' });
+const TLS_KEYS = ['cert-file', 'key-file', 'trusted-ca-file', 'client-cert-auth'];
+
+function readTlsSection(section: string, v: unknown, file: string, logger: KvdConfigLogger, out: Map<string, string>): void {
+  if (v === null || v === undefined) return;
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    throw new KvdConfigError(`invalid value for "${section}" in config file ${file}: expected a mapping (cert-file: ..., key-file: ...)`, section);
+  }
+  const prefix = TLS_SECTIONS[section]!;
+  for (const [sub, x] of Object.entries(v as Record<string, unknown>)) {
+    if (!TLS_KEYS.includes(sub)) {
+      if (x !== null && x !== undefined && x !== '' && x !== false) logger.warn(`"${section}.${sub}" in config file ${file} is not supported by kvd; ignored`);
+      continue;
+    }
+    const flag = prefix + sub;
+    const value = yamlValue(`${section}.${sub}`, x, file);
+    if (value !== undefined && !out.has(flag)) out.set(flag, value);
+  }
 }
 
 function describe(raw: Raw): string {
@@ -458,21 +501,27 @@ export function loadConfig(options: LoadConfigOptions): KvdConfig {
 
   const peerSecretRaw = get('peer-secret');
   const peerSecret = peerSecretRaw === undefined || peerSecretRaw.value === '' ? undefined : peerSecretRaw.value;
-  const peerCertFile = optString('peer-cert-file');
-  const peerKeyFile = optString('peer-key-file');
-  const peerTrustedCaFile = optString('peer-trusted-ca-file');
-  const ccaRaw = get('peer-client-cert-auth');
-  const peerClientCertAuth = ccaRaw === undefined ? false : parseBool('peer-client-cert-auth', ccaRaw);
-  if ((peerCertFile === undefined) !== (peerKeyFile === undefined)) {
-    throw new KvdConfigError('--peer-cert-file and --peer-key-file must be given together', peerCertFile === undefined ? 'peer-cert-file' : 'peer-key-file');
-  }
-  const securePeer = listenPeerUrls.find((u) => u.startsWith('https:') || u.startsWith('wss:'));
-  if (securePeer !== undefined && peerCertFile === undefined) {
-    throw new KvdConfigError(`TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url ${securePeer}`, 'peer-cert-file');
-  }
-  if (peerClientCertAuth && peerTrustedCaFile === undefined) {
-    throw new KvdConfigError('--peer-client-cert-auth needs --peer-trusted-ca-file', 'peer-trusted-ca-file');
-  }
+  /** One set of TLS flags (`prefix` '' for clients, 'peer-' for peers), checked as etcd checks them. */
+  const tlsFlags = (prefix: '' | 'peer-', urls: readonly string[], side: 'client' | 'peer') => {
+    const cert = optString(`${prefix}cert-file`);
+    const key = optString(`${prefix}key-file`);
+    const ca = optString(`${prefix}trusted-ca-file`);
+    const authRaw = get(`${prefix}client-cert-auth`);
+    const clientCertAuth = authRaw === undefined ? false : parseBool(`${prefix}client-cert-auth`, authRaw);
+    if ((cert === undefined) !== (key === undefined)) {
+      throw new KvdConfigError(`--${prefix}cert-file and --${prefix}key-file must be given together`, `${prefix}${cert === undefined ? 'cert' : 'key'}-file`);
+    }
+    const secure = urls.find((u) => u.startsWith('https:') || u.startsWith('wss:'));
+    if (secure !== undefined && cert === undefined) {
+      throw new KvdConfigError(`TLS key/cert (--${prefix}cert-file, --${prefix}key-file) must be provided for ${side} url ${secure}`, `${prefix}cert-file`);
+    }
+    if (clientCertAuth && ca === undefined) {
+      throw new KvdConfigError(`--${prefix}client-cert-auth needs --${prefix}trusted-ca-file`, `${prefix}trusted-ca-file`);
+    }
+    return { cert, key, ca, clientCertAuth };
+  };
+  const peerTls = tlsFlags('peer-', listenPeerUrls, 'peer');
+  const clientTls = tlsFlags('', listenClientUrls, 'client');
 
   return {
     name,
@@ -491,10 +540,14 @@ export function loadConfig(options: LoadConfigOptions): KvdConfig {
     electionTimeout,
     snapshotCount,
     peerSecret,
-    peerCertFile,
-    peerKeyFile,
-    peerTrustedCaFile,
-    peerClientCertAuth,
+    peerCertFile: peerTls.cert,
+    peerKeyFile: peerTls.key,
+    peerTrustedCaFile: peerTls.ca,
+    peerClientCertAuth: peerTls.clientCertAuth,
+    certFile: clientTls.cert,
+    keyFile: clientTls.key,
+    trustedCaFile: clientTls.ca,
+    clientCertAuth: clientTls.clientCertAuth,
     configFile,
     sources,
   };

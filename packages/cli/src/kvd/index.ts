@@ -6,5 +6,6 @@
  * @module
  */
 export { KVD_FLAGS, KvdConfigError, loadConfig, usage, type KvdConfig, type KvdConfigLogger, type KvdConfigSource, type LoadConfigOptions, type FlagSpec } from './config.js';
-export { toNodeOptions, type KvdPeerTlsOptions, type KvdStartOptions, type KvdTransportOptions, type ReadCertFile } from './to-options.js';
+export { toNodeOptions, type KvdPeerTlsOptions, type KvdClientTlsOptions, type KvdStartOptions, type KvdTransportOptions, type ReadCertFile } from './to-options.js';
 export { startKvd, etcdStyleLogger, type Kvd } from './run.js';
+export { kvdVersion, versionText, type KvdVersionInfo } from './version.js';

@@ -43,7 +43,10 @@ export async function startKvd(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const transport = wsTransport({ ...opts.transport, logger });
   const node = await createNode({ ...opts.node, transport, logger });
   logger.info(`kvd: listening for peers on ${opts.transport.listen}`);
-  const http = await serveHttp(node, { listen: opts.http.listen });
+  const http = await serveHttp(node, { listen: opts.http.listen, ...(opts.http.tls !== undefined ? { tls: opts.http.tls } : {}) }).catch(async (e: unknown) => {
+    await node.close();
+    throw e;
+  });
   for (const u of http.urls) logger.info(`kvd: ready to serve client requests on ${u}`);
   node.on('leader', (leader, term) => {
     if (leader) logger.info(`raft: ${node.id} elected leader ${leader} at term ${term}`);

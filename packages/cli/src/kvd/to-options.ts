@@ -19,6 +19,9 @@ export interface KvdPeerTlsOptions {
   clientCertAuth?: boolean;
 }
 
+/** The `tls` option of `serveHttp` (structurally `ServeHttpTlsOptions`; the same fields as the peer's). */
+export type KvdClientTlsOptions = KvdPeerTlsOptions;
+
 /** The options of `wsTransport` (a subset of `WsTransportOptions` from `@kv/transport-ws`). */
 export interface KvdTransportOptions {
   /** The first `--listen-peer-urls` URL (the transport listens on one address). */
@@ -35,8 +38,12 @@ export interface KvdStartOptions {
   node: Omit<CreateNodeOptions, 'transport'>;
   /** `wsTransport`'s options; add `logger`. */
   transport: KvdTransportOptions;
-  /** The client API: where to listen (`--listen-client-urls`) and what to advertise. */
-  http: { listen: string[]; advertise: string[] };
+  /**
+   * The client API: where to listen (`--listen-client-urls`), what to
+   * advertise, and TLS for `https://` URLs (`--cert-file`, `--key-file`,
+   * `--trusted-ca-file`, `--client-cert-auth`; only when given).
+   */
+  http: { listen: string[]; advertise: string[]; tls?: KvdClientTlsOptions };
   /** Peer URLs after the first in `--listen-peer-urls`, which the transport does not listen on (for a warning). */
   unusedListenPeerUrls: string[];
 }
@@ -46,7 +53,8 @@ export type ReadCertFile = (path: string) => string | Buffer;
 
 /**
  * Maps a configuration to `createNode`, `wsTransport` and HTTP options.
- * Pure but for `readFile`, called only for the `--peer-*-file` flags given.
+ * Pure but for `readFile`, called only for the `--peer-*-file`,
+ * `--cert-file`, `--key-file` and `--trusted-ca-file` flags given.
  *
  * - `initialCluster` is left out when bootstrapping through `discovery` or
  *   `discoverySrv`; `initialClusterToken` too with `discovery` when it is the
@@ -82,17 +90,36 @@ export function toNodeOptions(config: KvdConfig, readFile?: ReadCertFile): KvdSt
   };
   if (config.peerSecret !== undefined) transport.secret = config.peerSecret;
   if (config.peerCertFile !== undefined && config.peerKeyFile !== undefined) {
-    if (readFile === undefined) throw new Error('toNodeOptions: --peer-cert-file needs a readFile to read the certificates');
-    const tls: KvdPeerTlsOptions = { cert: readFile(config.peerCertFile), key: readFile(config.peerKeyFile) };
-    if (config.peerTrustedCaFile !== undefined) tls.ca = readFile(config.peerTrustedCaFile);
-    if (config.peerClientCertAuth) tls.clientCertAuth = true;
-    transport.tls = tls;
+    transport.tls = readTls(
+      { cert: config.peerCertFile, key: config.peerKeyFile, ca: config.peerTrustedCaFile, clientCertAuth: config.peerClientCertAuth, flag: '--peer-cert-file' },
+      readFile,
+    );
+  }
+
+  const http: KvdStartOptions['http'] = { listen: [...config.listenClientUrls], advertise: [...config.advertiseClientUrls] };
+  if (config.certFile !== undefined && config.keyFile !== undefined) {
+    http.tls = readTls(
+      { cert: config.certFile, key: config.keyFile, ca: config.trustedCaFile, clientCertAuth: config.clientCertAuth, flag: '--cert-file' },
+      readFile,
+    );
   }
 
   return {
     node,
     transport,
-    http: { listen: [...config.listenClientUrls], advertise: [...config.advertiseClientUrls] },
+    http,
     unusedListenPeerUrls: config.listenPeerUrls.slice(1),
   };
+}
+
+/** Reads one set of TLS files (peer or client) into PEM options. */
+function readTls(
+  files: { cert: string; key: string; ca: string | undefined; clientCertAuth: boolean; flag: string },
+  readFile: ReadCertFile | undefined,
+): KvdPeerTlsOptions {
+  if (readFile === undefined) throw new Error(`toNodeOptions: ${files.flag} needs a readFile to read the certificates`);
+  const tls: KvdPeerTlsOptions = { cert: readFile(files.cert), key: readFile(files.key) };
+  if (files.ca !== undefined) tls.ca = readFile(files.ca);
+  if (files.clientCertAuth) tls.clientCertAuth = true;
+  return tls;
 }

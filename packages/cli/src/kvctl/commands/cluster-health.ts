@@ -23,8 +23,7 @@ export async function clusterHealthCommand(ctx: KvctlContext, argv: readonly str
     for (const url of m.clientURLs) {
       let text: string;
       try {
-        const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) });
-        text = await r.text();
+        text = (await ctx.client.requestOne(url, 'GET', '/health')).text;
       } catch (e) {
         ctx.out(`failed to check the health of member ${m.id} on ${url}: Get "${url}/health": ${describeConnectError(url, e)}`);
         continue;

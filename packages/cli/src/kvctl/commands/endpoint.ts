@@ -21,9 +21,9 @@ async function getJson(client: KvctlClient, path: string): Promise<{ body: Recor
   return { body: JSON.parse(a.text) as Record<string, unknown>, headers: a.headers };
 }
 
-/** Fetches one endpoint's status from `/v2/stats/self`, `/version` and `/metrics`. */
-export async function endpointStatus(endpoint: string): Promise<EndpointStatus> {
-  const client = new KvctlClient({ endpoints: [endpoint] });
+/** Fetches one endpoint's status from `/v2/stats/self`, `/version` and `/metrics` (through `base`'s auth and TLS settings). */
+export async function endpointStatus(base: KvctlClient, endpoint: string): Promise<EndpointStatus> {
+  const client = base.only(endpoint);
   const self = (await getJson(client, '/v2/stats/self')).body;
   const version = (await getJson(client, '/version')).body;
   let dbSize = 0;
@@ -72,7 +72,7 @@ export async function endpointCommand(ctx: KvctlContext, argv: readonly string[]
     let failed = false;
     for (const ep of ctx.endpoints) {
       try {
-        results.push(await endpointStatus(normaliseEndpoint(ep)));
+        results.push(await endpointStatus(ctx.client, normaliseEndpoint(ep)));
         results[results.length - 1] = { ...results[results.length - 1]!, endpoint: ep };
       } catch (e) {
         failed = true;
@@ -109,8 +109,13 @@ export async function endpointCommand(ctx: KvctlContext, argv: readonly string[]
     for (const ep of ctx.endpoints) {
       const start = performance.now();
       try {
-        const r = await fetch(`${normaliseEndpoint(ep)}/health`, { signal: AbortSignal.timeout(5000) });
-        const body = (await r.json().catch(() => ({}))) as { health?: string; reason?: string };
+        const r = await ctx.client.requestOne(ep, 'GET', '/health');
+        let body: { health?: string; reason?: string } = {};
+        try {
+          body = JSON.parse(r.text) as typeof body;
+        } catch {
+          /* not JSON: unhealthy below */
+        }
         const took = `${(performance.now() - start).toFixed(3)}ms`;
         if (body.health === 'true') results.push({ endpoint: ep, health: true, took });
         else results.push({ endpoint: ep, health: false, took, error: body.reason ?? `health check returned HTTP ${r.status}` });

@@ -1,4 +1,4 @@
-/** `kvctl member list|add|remove|update`. @packageDocumentation */
+/** `kvctl member list|add [--learner]|remove|update|promote`. @packageDocumentation */
 import type { KvctlClient } from '../client.js';
 import { KVCTL_EXIT, KvctlExit, errorExit, parseCommandArgs, type KvctlContext } from '../io.js';
 
@@ -8,6 +8,8 @@ export interface V2Member {
   readonly name: string;
   readonly peerURLs: readonly string[];
   readonly clientURLs: readonly string[];
+  /** Present (true) on learners only. */
+  readonly isLearner?: boolean;
 }
 
 function membersErrorText(status: number, text: string): string {
@@ -35,8 +37,9 @@ async function leaderOf(client: KvctlClient): Promise<V2Member> {
 
 /** Runs `member <sub> …`. */
 export async function memberCommand(ctx: KvctlContext, argv: readonly string[]): Promise<number> {
-  const args = parseCommandArgs(argv, {});
+  const args = parseCommandArgs(argv, { learner: { type: 'boolean' } });
   const [sub, ...rest] = args.positionals;
+  if (args.values.learner === true && sub !== 'add') throw new KvctlExit(KVCTL_EXIT.badArgs, 'Error:  --learner goes with member add\n');
   const fail = (text: string): KvctlExit => new KvctlExit(KVCTL_EXIT.badArgs, text);
   const guard = async <T>(f: () => Promise<T>, prefix = ''): Promise<T> => {
     try {
@@ -58,8 +61,9 @@ export async function memberCommand(ctx: KvctlContext, argv: readonly string[]):
         throw fail(`Failed to get leader:  ${(e as Error).message}\n`);
       }
       for (const m of members) {
-        if (m.name === '') ctx.out(`${m.id}[unstarted]: peerURLs=${m.peerURLs.join(',')}`);
-        else ctx.out(`${m.id}: name=${m.name} peerURLs=${m.peerURLs.join(',')} clientURLs=${m.clientURLs.join(',')} isLeader=${m.id === leader.id}`);
+        const learner = m.isLearner === true ? ' isLearner=true' : '';
+        if (m.name === '') ctx.out(`${m.id}[unstarted]: peerURLs=${m.peerURLs.join(',')}${learner}`);
+        else ctx.out(`${m.id}: name=${m.name} peerURLs=${m.peerURLs.join(',')} clientURLs=${m.clientURLs.join(',')} isLeader=${m.id === leader.id}${learner}`);
       }
       return 0;
     }
@@ -67,11 +71,11 @@ export async function memberCommand(ctx: KvctlContext, argv: readonly string[]):
       if (rest.length !== 2) throw fail('Provide a name and a single member peerURL\n');
       const [newName, url] = rest as [string, string];
       const added = await guard(async () => {
-        const a = await ctx.client.request('POST', '/v2/members', { json: { peerURLs: [url] } });
+        const a = await ctx.client.request('POST', '/v2/members', { json: { peerURLs: [url], ...(args.values.learner === true ? { isLearner: true } : {}) } });
         if (a.status !== 201) throw new Error(membersErrorText(a.status, a.text));
         return JSON.parse(a.text) as V2Member;
       });
-      ctx.out(`Added member named ${newName} with ID ${added.id} to cluster`);
+      ctx.out(`Added ${args.values.learner === true ? 'learner' : 'member'} named ${newName} with ID ${added.id} to cluster`);
       const members = await guard(() => listMembers(ctx.client));
       const conf: string[] = [];
       for (const m of members) for (const u of m.peerURLs) conf.push(`${m.id === added.id ? newName : m.name}=${u}`);
@@ -107,7 +111,16 @@ export async function memberCommand(ctx: KvctlContext, argv: readonly string[]):
       ctx.out(`Updated member with ID ${id} in cluster`);
       return 0;
     }
+    case 'promote': {
+      if (rest.length !== 1) throw fail('Error:  member ID is not provided\n');
+      const id = rest[0]!;
+      if (!/^[0-9a-fA-F]{1,16}$/.test(id)) throw fail(`Error:  bad member ID arg (strconv.ParseUint: parsing ${JSON.stringify(id)}: invalid syntax), expecting ID in Hex\n`);
+      const a = await guard(() => ctx.client.request('POST', `/v2/members/${id}/promote`));
+      if (a.status !== 200) throw fail(`Error:  ${membersErrorText(a.status, a.text)}\n`);
+      ctx.out(`Member ${id} promoted in cluster ${a.headers.get('x-etcd-cluster-id') ?? ''}`);
+      return 0;
+    }
     default:
-      throw fail(`Error:  member: unknown subcommand ${JSON.stringify(sub ?? '')} (want list, add, remove or update)\n`);
+      throw fail(`Error:  member: unknown subcommand ${JSON.stringify(sub ?? '')} (want list, add, remove, update or promote)\n`);
   }
 }
