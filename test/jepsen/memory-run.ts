@@ -97,8 +97,10 @@ export async function runMemoryJepsen(opts: MemoryRunOptions): Promise<MemoryRun
   };
   const closers = new Map<KvNode, () => void>();
 
+  // Members added during the run restart with the cluster they joined.
+  const joinedAs = new Map<string, { initialCluster: string; initialClusterState: 'existing'; memberId: string }>();
   const create = async (name: string, extra: Parameters<StoreCluster['create']>[1] = {}): Promise<KvNode> => {
-    const n = await cluster.create(name, { wallClock: wallFor(name), ...extra });
+    const n = await cluster.create(name, { wallClock: wallFor(name), ...joinedAs.get(name), ...extra });
     attach(name, n);
     return n;
   };
@@ -222,6 +224,7 @@ export async function runMemoryJepsen(opts: MemoryRunOptions): Promise<MemoryRun
                   requestTimeoutMs: 2000,
                   watchBufferSize: 1_000_000,
                 });
+                joinedAs.set(name, { initialCluster: r.initialCluster, initialClusterState: 'existing', memberId: r.member.id });
                 cluster.register(name, node);
                 attach(name, node);
                 return;

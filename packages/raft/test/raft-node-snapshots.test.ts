@@ -97,6 +97,8 @@ describe('RaftNode snapshots', () => {
     const pad = 'x'.repeat(1000);
     const ps = Array.from({ length: 300 }, (_, i) => leader.node.propose(bytes(`${i}:${pad}`)));
     await resolved(c.clock, Promise.all(ps));
+    // Writes resolve once applied; the snapshot (and compaction) follows.
+    await c.clock.waitFor(() => leader.node.status().snapshotIndex > 0, { description: 'the leader took a snapshot' });
     const stateBytes = JSON.stringify(leader.sm.values).length;
     assert.ok(stateBytes > 250_000, `state is ${stateBytes} bytes`);
     c.net.heal();
@@ -141,6 +143,7 @@ describe('RaftNode snapshots', () => {
     const behind = c.follower(leader.id);
     c.net.isolate(nameOf(behind.id));
     await c.proposeMany(leader.id, 'v', 60);
+    await c.clock.waitFor(() => leader.node.status().snapshotIndex > 0, { description: 'the leader took a snapshot' });
     // Lose the second chunk of the first snapshot sent.
     c.net.setFilter((m) => {
       if (m.type === MessageType.MsgSnap && m.snapshotChunk?.offset === 256 && dropped === 0) {

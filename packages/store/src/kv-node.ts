@@ -377,6 +377,7 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
   /** This member's state. */
   status(): KvStatus {
     const s = this.p.raft.status();
+    const dbSize = this.p.dbSize;
     return {
       id: s.id,
       name: this.name,
@@ -389,7 +390,11 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
       appliedIndex: s.appliedIndex,
       storeIndex: this.p.tree.index,
       keys: this.p.tree.size,
-      dbSize: this.p.dbSize(),
+      // Measured only when read: it walks the data dir, and the HTTP API
+      // asks for status() on every request just for indexes and term.
+      get dbSize() {
+        return dbSize();
+      },
       watchers: this.p.hub.size,
     };
   }

@@ -870,10 +870,20 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private async handleReady(rd: Ready): Promise<void> {
     const raw = this.raw!;
+    // Committed entries this member already holds durably (from earlier
+    // Readies) need not wait for this Ready's save: they apply while it is
+    // in flight, which takes one fsync off every write's path (an entry
+    // commits in the Ready after it was persisted, together with the next
+    // batch to persist). Configuration changes keep their place after the
+    // sends, where the transport's peers are still those the messages were
+    // addressed to.
+    const early = rd.snapshot ? 0 : this.durablePrefix(rd.committedEntries);
+    let removedSelf = false;
+
     // 1. Durable first: everything the messages below promise.
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       const t0 = performance.now();
-      await this.options.logStore.save(
+      const saved = this.options.logStore.save(
         {
           ...(rd.hardState ? { hardState: rd.hardState } : {}),
           entries: rd.entries,
@@ -881,10 +891,21 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         },
         { sync: rd.mustSync },
       );
+      if (early > 0) {
+        try {
+          this.applyEntries(rd.committedEntries, 0, early);
+        } catch (e) {
+          await saved.catch(() => undefined);
+          throw e;
+        }
+      }
+      await saved;
       this.metrics.persistDuration.observe((performance.now() - t0) / 1000);
       if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
       this.storage.append(rd.entries);
       if (rd.hardState) this.storage.setHardState(rd.hardState);
+    } else if (early > 0) {
+      this.applyEntries(rd.committedEntries, 0, early);
     }
     if (!this.running && this.state !== 'stopping') return;
 
@@ -898,13 +919,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.snapshotIndex = this.applied;
       this.emit('snapshot', rd.snapshot.metadata, 'leader');
     }
-    let removedSelf = false;
-    if (rd.committedEntries.length > 0) {
-      const t0 = performance.now();
-      for (const e of rd.committedEntries) removedSelf = this.applyEntry(e) || removedSelf;
-      this.metrics.applyDuration.observe((performance.now() - t0) / 1000);
-      this.metrics.appliedEntries += rd.committedEntries.length;
-    }
+    if (rd.committedEntries.length > early) removedSelf = this.applyEntries(rd.committedEntries, early, rd.committedEntries.length);
 
     // 4. Reads: the Ready released only those whose index is now applied.
     for (const rs of rd.readStates) {
@@ -982,6 +997,27 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   /** Applies one committed entry; returns whether it removed this node. */
+  /**
+   * How many of `committed`, from the front, are normal entries already in
+   * durable storage (saved by an earlier Ready).
+   */
+  private durablePrefix(committed: readonly Entry[]): number {
+    const durable = this.storage.lastIndex();
+    let n = 0;
+    while (n < committed.length && committed[n].index <= durable && committed[n].type !== EntryType.ConfChange) n++;
+    return n;
+  }
+
+  /** Applies `entries[from, to)`; true when one removed this member. */
+  private applyEntries(entries: readonly Entry[], from: number, to: number): boolean {
+    const t0 = performance.now();
+    let removedSelf = false;
+    for (let i = from; i < to; i++) removedSelf = this.applyEntry(entries[i]) || removedSelf;
+    this.metrics.applyDuration.observe((performance.now() - t0) / 1000);
+    this.metrics.appliedEntries += to - from;
+    return removedSelf;
+  }
+
   private applyEntry(e: Entry): boolean {
     const raw = this.raw!;
     this.applied = e.index;
