@@ -374,6 +374,16 @@ export class KvNode extends EventEmitter<KvNodeEvents> {
     return this.p.raft.leaderStats();
   }
 
+  /**
+   * The parts this node is built from, for modules of this package that need
+   * more than the public API (a store snapshot reads the whole tree and its
+   * history, hidden keys included).
+   * @internal
+   */
+  get parts(): KvNodeParts {
+    return this.p;
+  }
+
   /** This member's state. */
   status(): KvStatus {
     const s = this.p.raft.status();

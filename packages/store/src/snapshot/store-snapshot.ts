@@ -23,7 +23,7 @@
  * @packageDocumentation
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { KvNode, KvNodeParts } from '../kv-node.js';
+import type { KvNode } from '../kv-node.js';
 import { storePackr, unpackPlain } from '../tree/command.js';
 import type { SnapshotNode, TreeSnapshot } from '../tree/key-tree.js';
 import type { KvEvent } from '../tree/types.js';
@@ -136,11 +136,8 @@ export class StoreSnapshotFormatError extends Error {
  * ```
  */
 export async function takeStoreSnapshot(node: KvNode): Promise<StoreSnapshotStream> {
-  // KvNode has no public accessor for its tree (a linearizable `get` leaves
-  // hidden keys and the watch history out), so this module, part of the
-  // store package, reads KvNode's private parts.
-  // TODO(#6): give KvNode an @internal accessor (kv-node.ts) and use it here.
-  const parts = (node as unknown as { p: KvNodeParts }).p;
+  // The public `get` leaves hidden keys and the watch history out.
+  const parts = node.parts;
   await parts.raft.readIndex();
   const status = node.status();
   const tree = parts.tree.toSnapshot();
