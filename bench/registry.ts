@@ -4,6 +4,7 @@ import { runRaftCore } from './raft-core.ts';
 import { runRaftNodeBench } from './raft-node.ts';
 import type { Measurement } from './stats.ts';
 import { clusterDurableWrite, clusterFailover, clusterRecovery } from './cluster.ts';
+import { httpVsEtcd } from './http.ts';
 import { storeRead, storeRss1mKeys, storeWrite } from './store.ts';
 
 const seconds = (): number => Number(process.env.KV_BENCH_SECONDS ?? 5);
@@ -21,4 +22,7 @@ export const BENCHMARKS: Record<string, () => Measurement | Promise<Measurement>
   'cluster-durable-write-c64': () => clusterDurableWrite(64, seconds()),
   'cluster-failover': () => clusterFailover(5),
   'cluster-recovery': () => clusterRecovery(Number(process.env.KV_RECOVERY_MB ?? 1024)),
+  'http-vs-etcd-write': () => httpVsEtcd('write', seconds()),
+  'http-vs-etcd-read-linearizable': () => httpVsEtcd('read-linearizable', seconds()),
+  'http-vs-etcd-read-serializable': () => httpVsEtcd('read-serializable', seconds()),
 };
