@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { RawNode, type RaftStatus, type ProgressStatus } from './raw-node.js';
+export { sendableBeforePersist } from './persist-order.js';
 export { validateConfig, type RaftConfig, type ResolvedRaftConfig } from './config.js';
 export { MemoryStorage, type Storage } from './storage.js';
 export { RaftError, InvariantError, isRaftError, type RaftErrorCode } from './errors.js';

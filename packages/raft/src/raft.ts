@@ -316,13 +316,30 @@ export class Raft {
     const ents: Entry[] = new Array(es.length);
     for (let i = 0; i < es.length; i++) ents[i] = { term: this.term, index: li + 1 + i, type: es[i].type, data: es[i].data };
     this.log.append(ents);
-    // The leader's own copy counts toward the quorum; Ready's contract
-    // makes it durable before any follower hears of the entries.
-    this.trk.progress.get(this.id)?.maybeUpdate(this.log.lastIndex());
-    // The leader's match is the highest of all, so raising it moves the
-    // quorum index only when the leader is the only voter. Skipping the
-    // count on every other proposal is most of a proposal's cost.
-    if (this.trk.voters.length === 1) this.maybeCommit();
+    // The leader's own copy counts toward the quorum only once it is
+    // durable (selfPersisted, from RawNode.advance), not here: that lets a
+    // driver send these entries to followers while its own write is still
+    // in flight (Raft thesis §10.2.1) without ever committing an entry that
+    // a quorum does not hold on disk.
+  }
+
+  /**
+   * The driver persisted a Ready: on a leader, its own copy of what is now
+   * durable counts toward the quorum, which may commit.
+   */
+  selfPersisted(): void {
+    if (this.state !== StateType.Leader) return;
+    const self = this.trk.progress.get(this.id);
+    if (self === undefined || !self.maybeUpdate(this.durableLastIndex())) return;
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages();
+      this.bcastAppend();
+    }
+  }
+
+  /** The last index held in stable storage (entries past it are not persisted yet). */
+  durableLastIndex(): Index {
+    return this.log.unstable.entries.length > 0 ? this.log.unstable.offset - 1 : this.log.lastIndex();
   }
 
   /** Advances the commit index to what a quorum has, if that is a current-term entry. */
@@ -350,7 +367,8 @@ export class Raft {
     const last = this.log.lastIndex();
     for (const [id, pr] of this.trk.progress) {
       const fresh = this.trk.newProgress(0, last + 1, pr.isLearner);
-      if (id === this.id) fresh.match = last;
+      // Our own match is what is durable: unstable entries count once persisted.
+      if (id === this.id) fresh.match = this.durableLastIndex();
       this.trk.progress.set(id, fresh);
     }
     this.needAppend.clear();

@@ -346,7 +346,10 @@ export class RawNode {
       // A restored snapshot counts as applied.
       if (r.log.applied < h.snapshotIndex) r.log.applied = h.snapshotIndex;
     }
-    if (h.lastEntry) r.log.stableTo(h.lastEntry.index, h.lastEntry.term);
+    if (h.lastEntry) {
+      r.log.stableTo(h.lastEntry.index, h.lastEntry.term);
+      r.selfPersisted();
+    }
     if (h.lastCommitted !== undefined) r.log.appliedTo(h.lastCommitted);
   }
 

@@ -102,12 +102,17 @@ describe('RawNode ready/advance', () => {
     m.node.campaign();
     const first = handle(m);
     assert.ok(first.entries.length > 0);
+    // Persisting the leader's entry lets it commit: one more Ready applies it.
+    const second = handle(m);
+    assert.deepEqual(second.entries, []);
+    assert.deepEqual(ids(second.committedEntries), ids(first.entries));
     assert.equal(m.node.hasReady(), false);
   });
 
   test('work that arrives between ready() and advance() comes out in the next Ready', () => {
     const m = member('1', ['1']);
     m.node.campaign();
+    handle(m);
     handle(m);
     m.node.propose(enc('a'));
     const rd = m.node.ready();
@@ -117,7 +122,8 @@ describe('RawNode ready/advance', () => {
     m.node.advance();
     const next = handle(m);
     assert.deepEqual(next.entries.map((e) => dec(e.data)), ['b']);
-    assert.deepEqual(next.committedEntries.map((e) => dec(e.data)), ['b']);
+    assert.deepEqual(next.committedEntries.map((e) => dec(e.data)), ['a'], "'a' was persisted by the last Ready, 'b' only by this one");
+    assert.deepEqual(handle(m).committedEntries.map((e) => dec(e.data)), ['b']);
   });
 });
 
@@ -250,30 +256,36 @@ describe('RawNode without a leader', () => {
 
 describe('RawNode single-node cluster', () => {
   for (const preVote of [false, true]) {
-    test(`elects itself on campaign() in one Ready (preVote ${preVote})`, () => {
+    test(`elects itself on campaign() in one Ready, and commits its no-op once persisted (preVote ${preVote})`, () => {
       const m = member('1', ['1'], { preVote });
       m.node.campaign();
       const rd = handle(m);
       assert.deepEqual(rd.softState, { lead: '1', raftState: StateType.Leader });
-      assert.deepEqual(rd.hardState, { term: 1, vote: '1', commit: 1 });
+      assert.deepEqual(rd.hardState, { term: 1, vote: '1', commit: 0 });
       assert.deepEqual(ids(rd.entries), ['1/1']);
-      assert.deepEqual(ids(rd.committedEntries), ['1/1']);
+      assert.deepEqual(ids(rd.committedEntries), []);
       assert.deepEqual(rd.messages, []);
       assert.equal(rd.mustSync, true);
+      const next = handle(m);
+      assert.deepEqual(next.hardState, { term: 1, vote: '1', commit: 1 });
+      assert.deepEqual(ids(next.committedEntries), ['1/1']);
       assert.equal(m.node.hasReady(), false);
     });
   }
 
-  test('commits a proposal in one Ready: the entry to persist is also the entry to apply', () => {
+  test('commits a proposal in the Ready after the one that persists it: the leader counts only its durable copy', () => {
     const m = member('1', ['1']);
     m.node.campaign();
+    handle(m);
     handle(m);
     m.node.propose(enc('hello'));
     const rd = handle(m);
     assert.deepEqual(ids(rd.entries), ['2/1']);
-    assert.deepEqual(rd.committedEntries.map((e) => dec(e.data)), ['hello']);
-    assert.deepEqual(rd.hardState, { term: 1, vote: '1', commit: 2 });
+    assert.deepEqual(rd.committedEntries, [], 'not durable anywhere yet');
     assert.equal(rd.mustSync, true);
+    const next = handle(m);
+    assert.deepEqual(next.committedEntries.map((e) => dec(e.data)), ['hello']);
+    assert.deepEqual(next.hardState, { term: 1, vote: '1', commit: 2 });
     assert.equal(m.node.status().applied, 2);
   });
 
@@ -281,11 +293,12 @@ describe('RawNode single-node cluster', () => {
     const m = member('1', ['1']);
     m.node.campaign();
     handle(m);
+    handle(m);
     m.node.propose(enc('a'));
     m.node.proposeBatch([enc('b'), enc('c')]);
     const rd = handle(m);
     assert.deepEqual(rd.entries.map((e) => dec(e.data)), ['a', 'b', 'c']);
-    assert.deepEqual(rd.committedEntries.map((e) => dec(e.data)), ['a', 'b', 'c']);
+    assert.deepEqual(handle(m).committedEntries.map((e) => dec(e.data)), ['a', 'b', 'c']);
   });
 
   test('answers a read at once with the commit index', () => {

@@ -5,6 +5,7 @@ import { decodeConfChange, encodeConfChange } from '../confchange/codec.js';
 import { InvariantError, RaftError, type RaftErrorCode } from '../errors.js';
 import { silentLogger, type RaftLogger } from '../logger.js';
 import { seededRandom, type RandomSource } from '../random.js';
+import { sendableBeforePersist } from '../persist-order.js';
 import { RawNode } from '../raw-node.js';
 import { MemoryStorage } from '../storage.js';
 import {
@@ -879,6 +880,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     // addressed to.
     const early = rd.snapshot ? 0 : this.durablePrefix(rd.committedEntries);
     let removedSelf = false;
+    // A leader sends its appends while its own write is in flight, so the
+    // followers' fsyncs overlap its own (its copy counts toward commit only
+    // after advance() below). Votes and acknowledgements wait for the write.
+    let after = rd.messages;
+    if (raw.raft.state === StateType.Leader && rd.messages.length > 0 && this.sameTermAndVote(rd)) {
+      const before = rd.messages.filter(sendableBeforePersist);
+      if (before.length > 0) {
+        after = before.length === rd.messages.length ? [] : rd.messages.filter((m) => !sendableBeforePersist(m));
+        this.send(before);
+      }
+    }
 
     // 1. Durable first: everything the messages below promise.
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
@@ -910,7 +922,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     if (!this.running && this.state !== 'stopping') return;
 
     // 2. Send.
-    if (rd.messages.length > 0) this.send(rd.messages);
+    if (after.length > 0) this.send(after);
 
     // 3. Apply.
     if (rd.snapshot) {
@@ -997,6 +1009,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   /** Applies one committed entry; returns whether it removed this node. */
+  /** Whether this Ready leaves the persisted term and vote as they were (only then may a leader send early). */
+  private sameTermAndVote(rd: Ready): boolean {
+    const hs = rd.hardState;
+    if (hs === undefined) return true;
+    const persisted = this.storage.initialState().hardState;
+    return hs.term === persisted.term && hs.vote === persisted.vote;
+  }
+
   /**
    * How many of `committed`, from the front, are normal entries already in
    * durable storage (saved by an earlier Ready).

@@ -2,6 +2,7 @@ import type { RaftConfig } from '../config.js';
 import { decodeConfChange, encodeConfChange } from '../confchange/codec.js';
 import type { RaftLogger } from '../logger.js';
 import { hashString, seededRandom } from '../random.js';
+import { sendableBeforePersist } from '../persist-order.js';
 import { RawNode } from '../raw-node.js';
 import { MemoryStorage } from '../storage.js';
 import {
@@ -70,7 +71,7 @@ export interface ClusterNode {
 }
 
 /** Where a crash hits a node in its Ready cycle (see {@link RawCluster.crash}). */
-export type CrashPoint = 'idle' | 'before-persist' | 'after-persist';
+export type CrashPoint = 'idle' | 'before-persist' | 'sent-before-persist' | 'after-persist';
 
 /** Options of {@link RawCluster}. */
 export interface RawClusterOptions {
@@ -250,21 +251,27 @@ export class RawCluster {
    * Crashes `id`: its RawNode is gone, with everything it had not
    * persisted (unstable entries, unsent messages, state not yet in a
    * Ready). At `before-persist`, a Ready is taken and lost before its write;
-   * at `after-persist`, it is written but its messages are never sent and
-   * its committed entries never applied; `idle` crashes between Readies.
-   * The node stays down until {@link RawCluster.restart}.
+   * at `sent-before-persist`, a leader's appends and heartbeats of that
+   * Ready went out (returned, for the caller to deliver) before the write
+   * was lost; at `after-persist`, it is written but its messages are never
+   * sent and its committed entries never applied; `idle` crashes between
+   * Readies. The node stays down until {@link RawCluster.restart}.
    */
-  crash(id: NodeId, point: CrashPoint = 'idle'): void {
+  crash(id: NodeId, point: CrashPoint = 'idle'): readonly Message[] {
     const n = this.get(id);
-    if (n.down || n.stopped) return;
+    if (n.down || n.stopped) return [];
+    let sent: readonly Message[] = [];
     if (point !== 'idle' && n.node.hasReady()) {
+      const leading = n.node.raft.state === StateType.Leader;
       const rd = n.node.ready();
       if (point === 'after-persist') {
         this.persist(n, rd);
         this.options.observer?.persisted?.(id, rd, n);
       }
+      if (point === 'sent-before-persist' && leading) sent = rd.messages.filter(sendableBeforePersist);
     }
     n.down = true;
+    return sent;
   }
 
   /**

@@ -169,7 +169,7 @@ interface InFlight {
   readonly inc: number;
 }
 
-const CRASH_POINTS: readonly CrashPoint[] = ['idle', 'before-persist', 'after-persist'];
+const CRASH_POINTS: readonly CrashPoint[] = ['idle', 'before-persist', 'sent-before-persist', 'after-persist'];
 const encoder = new TextEncoder();
 
 /**
@@ -432,7 +432,8 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
         }
       }
     }
-    cluster.crash(victim.id, point);
+    // A leader's driver may have sent its appends before its own write was lost.
+    send(victim, cluster.crash(victim.id, point));
     if (delivered) reportSnapshot(delivered.from, delivered.to, true, delivered.inc);
     const down = rng.intn(o.maxDownRounds + 1);
     downUntil.set(victim.id, round + down);
