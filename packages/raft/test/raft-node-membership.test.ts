@@ -118,6 +118,37 @@ describe('RaftNode membership', () => {
     await c.close();
   });
 
+  test('a leader that removes itself from two members lingers, so the survivor can still win an election', async () => {
+    // Found by the process fault runs: the last commit index (the one that
+    // commits the removal) may never reach the survivor, whose
+    // configuration then still needs the removed member's vote. The removed
+    // leader stays up for two election timeouts, answering votes.
+    const c = new NodeCluster({ seed: 57, ids: ['1', '2'] });
+    await c.start();
+    const leader = await c.waitForLeader();
+    const survivor = c.follower(leader.id);
+    await c.propose(leader.id, 'before');
+    await c.waitForConvergence();
+    const removalIndex = leader.node.status().lastIndex + 1;
+    // Nothing from the leader that carries the removal's commit arrives.
+    c.net.setFilter((m, from) =>
+      from === nameOf(leader.id) && (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat) && m.commit >= removalIndex ? 'drop' : 'deliver',
+    );
+    let removed = false;
+    leader.node.on('removed', () => void (removed = true));
+    await resolved(c.clock, leader.node.removeMember(leader.id));
+    assertCode(await rejected(c.clock, leader.node.propose(bytes('x')), 0), 'RAFT_REMOVED');
+    // The survivor elects itself with the lingering member's vote and applies the removal.
+    await c.clock.waitFor(() => survivor.node.status().isLeader && survivor.node.confState().voters.length === 1, {
+      timeoutMs: 20_000,
+      description: 'the survivor leads alone',
+    });
+    assert.deepEqual(survivor.node.confState().voters, [survivor.id]);
+    await c.clock.waitFor(() => removed, { description: 'the removed member stopped' });
+    assert.equal(await resolved(c.clock, survivor.node.propose(bytes('after'))), 2);
+    await c.close();
+  });
+
   test('a follower cut off during its removal is told by MsgRemoved when it comes back, and stops', async () => {
     const c = new NodeCluster({ seed: 55 });
     await c.start();

@@ -552,11 +552,38 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.options.transport.send([message({ type: MessageType.MsgRemoved, from: this.id, to: id })]);
   }
 
-  private learnedRemoved(why: string): void {
-    if (!this.running) return;
+  private learnedRemoved(why: string, opts: { linger?: boolean } = {}): void {
+    if (!this.running || this.leaving) return;
     this.logger.warn(`${this.id}: the member has been permanently removed from the cluster (${why})`);
-    void this.shutdown(new RaftError('RAFT_REMOVED', `member ${this.id} was removed from the cluster`));
-    this.emit('removed');
+    const reason = new RaftError('RAFT_REMOVED', `member ${this.id} was removed from the cluster`);
+    if (!opts.linger) {
+      void this.shutdown(reason);
+      this.emit('removed');
+      return;
+    }
+    // It applied its own removal. The others may not have learned that the
+    // removal committed (a leader's last commit index may still be in
+    // flight), and until they apply it their configuration still counts
+    // this member: with two members, the survivor could never win an
+    // election without its vote. So, like etcd's stopWithDelay, stay up for
+    // two election timeouts — answering appends and votes — while refusing
+    // new work, then stop.
+    this.leaving = reason;
+    this.proposals.rejectAll(reason);
+    this.clock.setTimeout(() => {
+      if (!this.running) return;
+      void this.shutdown(reason);
+      this.emit('removed');
+    }, 2 * this.config.electionTimeoutMs);
+  }
+
+  /** Set while a member that applied its own removal lingers before stopping. */
+  private leaving: RaftError | undefined;
+
+  /** Rejects new work while stopped or lingering after removal. */
+  private refusal(): RaftError | undefined {
+    if (!this.running) return new RaftError('RAFT_STOPPED', `node ${this.id} is ${this.state}`);
+    return this.leaving;
   }
 
   /**
@@ -569,7 +596,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * errors.
    */
   propose(data: Uint8Array): Promise<R> {
-    if (!this.running) return Promise.reject(new RaftError('RAFT_STOPPED', `node ${this.id} is ${this.state}`));
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     const seq = this.proposals.allocate();
     const entry = wrapWith(this.tag.instanceHi, this.tag.instanceLo, seq, data);
     return this.track<R>(seq, entry, undefined);
@@ -585,7 +613,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private changeMembership(cc: ConfChange, peerUrls: readonly string[], meta: unknown): Promise<readonly MemberInfo[]> {
     const refusal = this.members.refusal(cc);
     if (refusal) return Promise.reject(new RaftError('RAFT_CONF_CHANGE_INVALID', refusal));
-    if (!this.running) return Promise.reject(new RaftError('RAFT_STOPPED', `node ${this.id} is ${this.state}`));
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     const seq = this.proposals.allocate();
     const context = wrapProposal(this.tagFor(seq), encodeMemberContext({ peerUrls, meta }));
     return this.track<readonly MemberInfo[]>(seq, undefined, { ...cc, context });
@@ -626,7 +655,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    * one ReadIndex round.
    */
   readIndex(): Promise<void> {
-    if (!this.running) return Promise.reject(new RaftError('RAFT_STOPPED', `node ${this.id} is ${this.state}`));
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     return new Promise<void>((resolve, reject) => {
       const p: Pending<void> = {
         seq: 0,
@@ -815,7 +845,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private attempt(p: Pending<unknown>): void {
     const raw = this.raw!;
     try {
-      if (!this.running) throw new RaftError('RAFT_STOPPED', `node ${this.id} is ${this.state}`);
+      const refused = this.refusal();
+      if (refused) throw refused;
       if (p.entry) raw.propose(p.entry);
       else raw.proposeConfChange(p.conf!);
     } catch (e) {
@@ -945,7 +976,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
     if (rd.softState) this.reportSoftState();
     if (rd.committedEntries.length > 0) this.emit('applied', this.applied);
-    if (removedSelf) return this.learnedRemoved('the removal was applied');
+    if (removedSelf) return this.learnedRemoved('the removal was applied', { linger: true });
     // The only voter need not wait out an election timeout to lead.
     const r = raw.raft;
     if (r.state === StateType.Follower && r.lead === NONE && r.trk.voters.length === 1 && r.trk.voters[0] === this.id) {
