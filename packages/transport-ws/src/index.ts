@@ -9,6 +9,7 @@
  * @packageDocumentation
  */
 export { wsTransport, WsTransport, type WsTransportStats } from './ws-transport.js';
+export { PeerFaults } from './faults.js';
 export type { WsTransportOptions, WsTlsOptions, RefusedPeer } from './options.js';
 export { WsTransportError, createError, CloseCode, type WsTransportErrorCode } from './errors.js';
 

@@ -15,6 +15,7 @@ import type { WebSocket } from 'ws';
 
 import { Backoff } from './backoff.js';
 import { CloseCode, type WsTransportError } from './errors.js';
+import { PeerFaults } from './faults.js';
 import { encodeMessageFrames, isWireMessageType, type EncodedFrame } from './frame-codec.js';
 import type { LocalIdentity, RandomBytes } from './handshake.js';
 import { dialTarget, resolveOptions, type ResolvedOptions, type WsTlsOptions, type WsTransportOptions } from './options.js';
@@ -28,7 +29,7 @@ export interface WsTransportStats {
   readonly messagesSent: number;
   /** Raft messages delivered to the handler. */
   readonly messagesReceived: number;
-  /** Messages not sent: unknown or unreachable peer, backpressure, too large, stopped. */
+  /** Messages not sent or not delivered: unknown or unreachable peer, backpressure, too large, stopped, blocked by `faults`. */
   readonly messagesDropped: number;
   /** Frames written, handshake frames included. */
   readonly framesSent: number;
@@ -197,6 +198,7 @@ export class WsTransport implements Transport {
   readonly #lastLog = new Map<string, number>();
   #flushScheduled = false;
   #keepalive: TimerHandle | undefined;
+  readonly #faults = new PeerFaults();
   readonly #counters: ConnectionCounters & {
     messagesSent: number;
     messagesReceived: number;
@@ -274,6 +276,16 @@ export class WsTransport implements Transport {
   /** The bound port, once started. */
   get port(): number | undefined {
     return this.#boundPort;
+  }
+
+  /**
+   * The fault-injection hook: peers this transport pretends it cannot reach,
+   * for fault testing (see {@link PeerFaults}). Nothing is blocked unless a
+   * test blocks it, and with nothing blocked it costs one boolean check per
+   * message.
+   */
+  get faults(): PeerFaults {
+    return this.#faults;
   }
 
   /** This member's ID; `''` until known. */
@@ -446,6 +458,10 @@ export class WsTransport implements Transport {
 
   async #shutdown(): Promise<void> {
     if (this.#starting !== undefined) await this.#starting.catch(() => {});
+    // What was sent before stop() goes out on open connections ahead of the
+    // close frame: a member's last messages (a leader's final commit index,
+    // say) are often the ones that matter most.
+    if (this.#flushScheduled) this.#flush();
     this.#handler = undefined;
     if (this.#keepalive !== undefined) this.#clockImpl.clearInterval(this.#keepalive);
     this.#keepalive = undefined;
@@ -517,7 +533,7 @@ export class WsTransport implements Transport {
       return;
     }
     const peer = this.#peers.get(m.to);
-    if (peer === undefined || this.#removed.has(m.to)) {
+    if (peer === undefined || this.#removed.has(m.to) || (this.#faults.active && this.#faults.maybeDrop(m.to))) {
       this.#counters.messagesDropped++;
       this.#reportUnreachable(m.to);
       return;
@@ -760,7 +776,7 @@ export class WsTransport implements Transport {
         this.#rateLog(`from:${this.#connPeer.get(conn) ?? '?'}`, 'warn', `dropped ${MessageType[m.type]} claiming to be from ${m.from} on the connection with ${conn.label}`);
         continue;
       }
-      if (this.#removed.has(m.from)) {
+      if (this.#removed.has(m.from) || (this.#faults.active && this.#faults.maybeDrop(m.from))) {
         this.#counters.messagesDropped++;
         continue;
       }

@@ -8,9 +8,12 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { KvNode } from '@kv/store';
+import type { PeerFaults } from '@kv/transport-ws';
 import { handleKeys, type KeysContext } from './keys.js';
 import { handleMembers, type MembersContext } from './members.js';
 import { handleSnapshot } from './snapshot.js';
+import { HttpError } from './etcd-errors.js';
+import { readBody } from './form.js';
 import { HttpMetrics } from './metrics.js';
 import { handleHealth, handleStatsLeader, handleStatsSelf, handleStatsStore, handleVersion } from './stats.js';
 
@@ -37,6 +40,15 @@ export interface ServeHttpOptions {
    * `--trusted-ca-file` and `--client-cert-auth`.
    */
   readonly tls?: ServeHttpTlsOptions;
+  /**
+   * A fault-injection hook to serve at `/debug/faults` (kvd's
+   * `--experimental-fault-injection`), for fault tests: `GET` answers
+   * `{"block": [ids]}`; `PUT` with the JSON `{"block": ["<memberId>", ...]}`
+   * makes those peers (and only those) unreachable from this member in
+   * both directions (it replaces the set), and `{"block": []}` heals.
+   * Without it the path is 404. Behind `auth` like every other path.
+   */
+  readonly faults?: PeerFaults;
 }
 
 /** The `tls` option of {@link serveHttp}: PEM certificate and key, and optional client certificate checks. */
@@ -135,6 +147,7 @@ export async function serveHttp(node: KvNode, opts: ServeHttpOptions): Promise<H
     if (path === '/v2/keys' || path.startsWith('/v2/keys/')) return handleKeys(keysCtx, req, res, url);
     if (path === '/v2/members' || path.startsWith('/v2/members/')) return handleMembers(membersCtx, req, res, url);
     if (path === '/kv/v1/snapshot') return handleSnapshot(node, req, res);
+    if (path === '/debug/faults' && opts.faults !== undefined) return handleFaults(opts.faults, req, res, maxBodyBytes);
     if (method !== 'GET' && method !== 'HEAD') {
       if (['/metrics', '/v2/stats/self', '/v2/stats/leader', '/v2/stats/store'].includes(path)) return json(res, 405, { message: 'Method Not Allowed' });
     }
@@ -220,6 +233,31 @@ export async function serveHttp(node: KvNode, opts: ServeHttpOptions): Promise<H
       return closing;
     },
   };
+}
+
+/** `/debug/faults`: read or replace the set of peers this member cannot reach. */
+async function handleFaults(faults: PeerFaults, req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): Promise<void> {
+  const method = req.method ?? 'GET';
+  if (method === 'GET') return json(res, 200, { block: [...faults.blocked] });
+  if (method !== 'PUT') {
+    req.resume();
+    res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, PUT' });
+    return void res.end(JSON.stringify({ message: 'Method Not Allowed' }) + '\n');
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(await readBody(req, maxBodyBytes));
+  } catch (e) {
+    if (e instanceof HttpError) return json(res, e.status, e.body);
+    return json(res, 400, { message: `body is not JSON: ${(e as Error).message}` });
+  }
+  const ids = (body as { block?: unknown } | null)?.block;
+  if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string' && x !== '')) {
+    return json(res, 400, { message: 'expected {"block": ["<memberId>", ...]} (an empty list heals)' });
+  }
+  faults.heal();
+  faults.block(ids as string[]);
+  json(res, 200, { block: [...faults.blocked] });
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -78,6 +78,12 @@ export interface KvdConfig {
   clientCertAuth: boolean;
   /** `--config-file`, when one was read. */
   configFile: string | undefined;
+  /**
+   * `--experimental-fault-injection` (kv only): serve `/debug/faults`, the
+   * transport's fault-injection hook, on the client URLs. For fault tests.
+   * @defaultValue false
+   */
+  experimentalFaultInjection: boolean;
   /** Where each setting (by flag name, e.g. `'initial-cluster'`) came from. */
   sources: Record<string, KvdConfigSource>;
 }
@@ -144,6 +150,10 @@ export const KVD_FLAGS: Readonly<Record<string, FlagSpec>> = Object.freeze({
   'trusted-ca-file': { kind: 'string', usage: 'Path to the client server TLS trusted CA cert file.' },
   'client-cert-auth': { kind: 'bool', usage: 'Enable client cert authentication.' },
   'config-file': { kind: 'string', usage: 'Path to the server configuration file (YAML, etcd key names).' },
+  'experimental-fault-injection': {
+    kind: 'bool',
+    usage: 'Serve PUT /debug/faults on the client URLs, which cuts this member off from chosen peers (kv only; for fault tests, never in production).',
+  },
 });
 
 /** A usage text listing the flags, Go-flag style. */
@@ -520,6 +530,8 @@ export function loadConfig(options: LoadConfigOptions): KvdConfig {
     }
     return { cert, key, ca, clientCertAuth };
   };
+  const faultRaw = get('experimental-fault-injection');
+  const experimentalFaultInjection = faultRaw === undefined ? false : parseBool('experimental-fault-injection', faultRaw);
   const peerTls = tlsFlags('peer-', listenPeerUrls, 'peer');
   const clientTls = tlsFlags('', listenClientUrls, 'client');
 
@@ -549,6 +561,7 @@ export function loadConfig(options: LoadConfigOptions): KvdConfig {
     trustedCaFile: clientTls.ca,
     clientCertAuth: clientTls.clientCertAuth,
     configFile,
+    experimentalFaultInjection,
     sources,
   };
 }

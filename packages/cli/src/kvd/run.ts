@@ -43,7 +43,12 @@ export async function startKvd(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const transport = wsTransport({ ...opts.transport, logger });
   const node = await createNode({ ...opts.node, transport, logger });
   logger.info(`kvd: listening for peers on ${opts.transport.listen}`);
-  const http = await serveHttp(node, { listen: opts.http.listen, ...(opts.http.tls !== undefined ? { tls: opts.http.tls } : {}) }).catch(async (e: unknown) => {
+  if (config.experimentalFaultInjection) logger.warn('kvd: --experimental-fault-injection is on: PUT /debug/faults on the client URLs can cut this member off from its peers');
+  const http = await serveHttp(node, {
+    listen: opts.http.listen,
+    ...(opts.http.tls !== undefined ? { tls: opts.http.tls } : {}),
+    ...(config.experimentalFaultInjection ? { faults: transport.faults } : {}),
+  }).catch(async (e: unknown) => {
     await node.close();
     throw e;
   });
