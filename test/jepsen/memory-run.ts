@@ -205,9 +205,10 @@ export async function runMemoryJepsen(opts: MemoryRunOptions): Promise<MemoryRun
         }
         removedForever.add(victim);
         await kill(victim);
-        return async () => {
+        const undo = async (): Promise<void> => {
           const name = `j${++joined}`;
-          for (let attempt = 0; attempt < 10; attempt++) {
+          let lastError = 'no leader';
+          for (let attempt = 0; attempt < 30; attempt++) {
             const l = cluster.live().find((n) => n.status().isLeader);
             if (l) {
               try {
@@ -229,13 +230,16 @@ export async function runMemoryJepsen(opts: MemoryRunOptions): Promise<MemoryRun
                 attach(name, node);
                 return;
               } catch (e) {
-                log(`membership: adding ${name} failed (${(e as Error).message}), retrying`);
+                lastError = (e as Error).message;
+                log(`membership: adding ${name} failed (${lastError}), retrying`);
               }
             }
             await sleep(500);
           }
-          problems.push(`membership: could not add ${name} back after removing ${victim}`);
+          problems.push(`membership: could not add ${name} back after removing ${victim} (last error: ${lastError})`);
         };
+        // Undone after the other faults of the round: the add needs a quorum.
+        return Object.assign(undo, { last: true });
       }
       case 'clock-jump': {
         const victim = shuffle(names)[0]!;
@@ -260,7 +264,8 @@ export async function runMemoryJepsen(opts: MemoryRunOptions): Promise<MemoryRun
         }
       }
       await sleep(500 + random() * 2500);
-      for (const u of undos.reverse()) await u();
+      undos.reverse().sort((a, b) => Number('last' in a) - Number('last' in b));
+      for (const u of undos) await u();
       await sleep(300 + random() * 1500);
     }
   })();
