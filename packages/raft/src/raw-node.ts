@@ -235,7 +235,10 @@ export class RawNode {
    *
    * @throws RaftError `RAFT_STEP_LOCAL_MESSAGE` for a local-only message
    * type, `RAFT_STEP_PEER_NOT_FOUND` for a response from a non-member,
-   * `RAFT_INVALID_MESSAGE` for a malformed message. Nothing changes then.
+   * `RAFT_INVALID_MESSAGE` for a malformed message, or one no honest peer
+   * sends (term 0 on anything but a forwarded MsgProp or MsgReadIndex, an
+   * empty MsgProp, a heartbeat committing past this log, an acknowledgement
+   * past it). Nothing changes then.
    */
   step(m: Message): void {
     if (isLocalMessage(m.type)) {
@@ -247,6 +250,18 @@ export class RawNode {
       );
     }
     validateMessage(m);
+    // Values no honest peer sends, which the core would trust into a broken
+    // invariant (and the driver would stop the node for): refuse them whole,
+    // before the term handling below changes anything.
+    const last = this.raft.log.lastIndex();
+    if (m.type === MessageType.MsgHeartbeat && m.term >= this.raft.term && m.commit > last) {
+      // A leader sends min(match, committed), never past what we hold.
+      invalid(m, `commit ${m.commit} is past this node's last index ${last}`);
+    }
+    if (m.type === MessageType.MsgAppResp && m.term === this.raft.term && !m.reject && m.index > last) {
+      // A leader's log only grows within its term: an acknowledgement is of entries it sent.
+      invalid(m, `acknowledges index ${m.index}, past this node's last index ${last}`);
+    }
     if (isResponseMessage(m.type) && !this.raft.trk.progress.has(m.from)) {
       throw new RaftError('RAFT_STEP_PEER_NOT_FOUND', `cannot step a ${MessageType[m.type]} from unknown peer ${m.from}`);
     }
@@ -409,6 +424,12 @@ function validateMessage(m: Message): void {
   if (!isIndex(m.term) || !isIndex(m.logTerm) || !isIndex(m.index) || !isIndex(m.commit) || !isIndex(m.rejectHint)) {
     invalid(m, 'term, logTerm, index, commit and rejectHint must be non-negative integers');
   }
+  // The core reads term 0 as "local" and skips every term check: only the
+  // messages a follower forwards to its leader (see Raft.send) travel so.
+  const forwarded = m.type === MessageType.MsgProp || m.type === MessageType.MsgReadIndex;
+  if (forwarded && m.term !== 0) invalid(m, `a forwarded ${MessageType[m.type]} carries term 0, not ${m.term}`);
+  if (!forwarded && m.term === 0) invalid(m, 'term must be at least 1 (term 0 is for local messages)');
+  if (m.type === MessageType.MsgProp && Array.isArray(m.entries) && m.entries.length === 0) invalid(m, 'a proposal needs at least one entry');
   if (typeof m.reject !== 'boolean') invalid(m, 'reject must be a boolean');
   if (!Array.isArray(m.entries)) invalid(m, 'entries must be an array');
   if (m.context !== undefined && !(m.context instanceof Uint8Array)) invalid(m, 'context must be bytes');

@@ -23,8 +23,12 @@ interface Assembly {
   readonly index: number;
   readonly term: number;
   readonly buf: Uint8Array;
-  /** Chunk offsets received (chunks may be duplicated or reordered). */
-  readonly got: Set<number>;
+  /**
+   * The ranges received, `[offset, end)`, sorted by offset (chunks may be
+   * duplicated or reordered). Invariant: they do not overlap, so `received`
+   * counts each byte once and the snapshot is whole when it reaches the total.
+   */
+  readonly got: { offset: number; end: number }[];
   received: number;
 }
 
@@ -33,9 +37,10 @@ interface Assembly {
  * snapshot from the same sender replaces a half-received older one.
  *
  * @remarks
- * Bounded: a chunk claiming a total over `maxBytes`, or overrunning its
- * total, is dropped (and reported by the return value) before any memory
- * is allocated for it.
+ * Bounded: a chunk claiming a total over `maxBytes`, overrunning its
+ * total, or overlapping a chunk already received is dropped (and reported
+ * by the return value) before any memory is allocated for it; partial
+ * snapshots of all senders together hold at most `maxBytes`.
  */
 export class SnapshotAssembler {
   private readonly inProgress = new Map<NodeId, Assembly>();
@@ -67,11 +72,27 @@ export class SnapshotAssembler {
       a = undefined;
     }
     if (!a) {
-      a = { index, term, buf: new Uint8Array(totalBytes), got: new Set(), received: 0 };
+      this.makeRoom(m.from, totalBytes);
+      a = { index, term, buf: new Uint8Array(totalBytes), got: [], received: 0 };
       this.inProgress.set(m.from, a);
     }
-    if (a.got.has(offset)) return undefined;
-    a.got.add(offset);
+    // Where the chunk goes among the ranges received: after every range that starts before it.
+    const end = offset + len;
+    let lo = 0;
+    let hi = a.got.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a.got[mid].offset <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    const before = a.got[lo - 1];
+    const after = a.got[lo];
+    if (before !== undefined && before.offset === offset && before.end === end) return undefined; // a duplicate
+    if ((before !== undefined && before.end > offset) || (after !== undefined && after.offset < end)) {
+      // Counting overlapping bytes twice would hand out a snapshot with holes.
+      return { error: `snapshot chunk [${offset}, ${end}) overlaps a chunk already received` };
+    }
+    a.got.splice(lo, 0, { offset, end });
     a.buf.set(snap.data, offset);
     a.received += len;
     if (a.received < totalBytes) return undefined;
@@ -79,6 +100,23 @@ export class SnapshotAssembler {
     const whole: Message = { ...m, snapshot: { data: a.buf, metadata: snap.metadata } };
     delete whole.snapshotChunk;
     return whole;
+  }
+
+  /**
+   * Drops the oldest partial snapshots of other senders until `bytes` more
+   * fit in `maxBytes` altogether: one per sender would let many senders
+   * (or one under many IDs) hold `maxBytes` each. Only a leader sends
+   * snapshots, so in a healthy cluster there is one at a time.
+   */
+  private makeRoom(from: NodeId, bytes: number): void {
+    this.inProgress.delete(from);
+    let held = 0;
+    for (const a of this.inProgress.values()) held += a.buf.byteLength;
+    for (const [id, a] of this.inProgress) {
+      if (held + bytes <= this.maxBytes) break;
+      this.inProgress.delete(id);
+      held -= a.buf.byteLength;
+    }
   }
 
   /** Forgets partial snapshots from `id`. */

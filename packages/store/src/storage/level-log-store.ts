@@ -48,6 +48,7 @@ import {
 } from './codec.js';
 import { DirLock } from './dir-lock.js';
 import { StorageError } from './errors.js';
+import { checkTables } from './table-check.js';
 import { LogShape } from './log-shape.js';
 
 export type { MemberMeta } from './codec.js';
@@ -670,6 +671,11 @@ export class LevelLogStore implements LogStore {
     }
     let db!: Db;
     this.lock = await DirLock.acquire(this.dir, async () => {
+      this.checkCurrentFile();
+      const damage = await checkTables(LevelLogStore.dbLocation(this.dir));
+      if (damage !== undefined) {
+        throw this.corrupt(`${damage}; LevelDB reads its tables without checking them and would abort the process or return damaged data`);
+      }
       // Constructed only once the directory is claimed in this process:
       // abstract-level starts opening a database as soon as it is constructed,
       // and a second LevelDB open in one process drops the process's lock.
@@ -688,7 +694,10 @@ export class LevelLogStore implements LogStore {
             cause: e,
           });
         }
-        throw new StorageError('STORE_IO', `cannot open the database in data dir ${this.dir}: ${messageOf(e)}`, { dir: this.dir, cause: e });
+        // classic-level's own message is "Database failed to open"; LevelDB's reason is its cause.
+        const why = (e as { cause?: unknown }).cause;
+        const detail = why instanceof Error ? `${messageOf(e)}: ${why.message}` : messageOf(e);
+        throw new StorageError('STORE_IO', `cannot open the database in data dir ${this.dir}: ${detail}`, { dir: this.dir, cause: e });
       }
     });
     try {
@@ -700,6 +709,28 @@ export class LevelLogStore implements LogStore {
       this.lock = undefined;
       throw e instanceof StorageError ? e : new StorageError('STORE_IO', `recovery of data dir ${this.dir} failed: ${messageOf(e)}`, { dir: this.dir, cause: e });
     }
+  }
+
+  /**
+   * Refuses a database whose CURRENT file is gone while its tables, logs or
+   * manifests are there: LevelDB would take it for a new database, write a
+   * fresh manifest over the remains and open it empty or half-filled.
+   */
+  private checkCurrentFile(): void {
+    const location = LevelLogStore.dbLocation(this.dir);
+    let names: string[];
+    try {
+      names = readdirSync(location);
+    } catch {
+      return; // no database yet
+    }
+    if (names.includes('CURRENT')) return;
+    const remains = names.filter((n) => /^(MANIFEST-\d+|\d+\.(ldb|sst|log))$/.test(n));
+    if (remains.length === 0) return;
+    throw this.corrupt(
+      `the database's CURRENT file is missing but ${remains.length} of its files are there (${remains.slice(0, 3).join(', ')}${remains.length > 3 ? ', …' : ''}); ` +
+        `refusing to let LevelDB start a new database over them`,
+    );
   }
 
   /** Reads and checks everything, repairs a torn tail, and sets the in-memory view. */
@@ -741,6 +772,13 @@ export class LevelLogStore implements LogStore {
         if (rows.length === 0) break;
         for (const [key, value] of rows) {
           const i = entryIndexOf(key);
+          // Only this store writes under 'e', always 9-byte keys in index order:
+          // anything else is damage that no index can name (and a NaN index
+          // would poison the bounds written back below).
+          if (Number.isNaN(i)) {
+            throw this.corrupt(`key ${key.toString('hex')} among the log entries is not an entry key (an 'e' and 8 bytes of index)`);
+          }
+          if (i < expected) throw this.corrupt(`log entry keys are out of order: entry ${i} comes after entry ${expected - 1}`, i);
           if (i > bounds.last) {
             beyond.push(key);
             continue;
