@@ -71,6 +71,8 @@ class Peer {
   wasActive = false;
   /** Whether drops for backpressure are being logged (one line per episode). */
   dropping = false;
+  /** Given by addPeer (a member), as opposed to learned from a handshake. */
+  added = false;
 
   constructor(
     readonly id: NodeId,
@@ -390,6 +392,7 @@ export class WsTransport implements Transport {
     if (typeof id !== 'string' || id === '' || id === this.#memberId) return;
     this.#removed.delete(id);
     const peer = this.#peer(id);
+    peer.added = true;
     if (peer.url !== url) {
       peer.url = url;
       peer.target = dialTarget(url);
@@ -809,6 +812,14 @@ export class WsTransport implements Transport {
     const peer = this.#peers.get(peerId);
     if (peer === undefined) return;
     peer.conns.delete(conn);
+    if (!peer.added && peer.conns.size === 0 && (peer.dialing === undefined || peer.dialing === conn)) {
+      // Known only from its handshake: forgotten with its last connection,
+      // so dialers naming made-up member IDs cannot grow what we keep.
+      this.#peers.delete(peer.id);
+      for (const key of this.#lastLog.keys()) if (key.endsWith(`:${peer.id}`)) this.#lastLog.delete(key);
+      this.#markInactive(peer, info);
+      return;
+    }
     if (peer.dialing === conn) {
       // The dial failed (refused, unreachable, handshake failed).
       peer.dialing = undefined;

@@ -483,7 +483,6 @@ describe('field-level fuzzing of a live transport', () => {
 
   test(
     'peers learned from handshakes of connections that closed are forgotten',
-    { todo: 'ws-transport.ts (not this file\'s owner): #learn keeps every member ID a dialer named, with its URL, after the connection closes' },
     async () => {
       const ids = Array.from({ length: 20 }, (_, i) => `ghost${i}`);
       for (const id of ids) {
@@ -660,7 +659,6 @@ describe('three RaftNodes and a fake peer past the handshake', () => {
 
   test(
     'a MsgRemoved from a peer that is not a member stops nobody',
-    { todo: "raft-node.ts (not this file's owner): receive() takes MsgRemoved from anyone; the member stops, and createNode marks its data dir removed for good" },
     async () => {
       const target = nodes.find((n) => !n.node.status().isLeader)!;
       const raw = await rawClient(target.t.url, { handshakeAs: 'z', to: target.id });

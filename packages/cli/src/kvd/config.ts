@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
 /** Where `loadConfig` reports what it recognized (etcd's startup lines). */
@@ -94,7 +94,7 @@ export interface LoadConfigOptions {
   argv: readonly string[];
   /** The environment (`process.env`). */
   env: Readonly<Record<string, string | undefined>>;
-  /** Reads the config file. @defaultValue `fs.readFileSync(path, 'utf8')` */
+  /** Reads the config file. @defaultValue `fs.readFileSync(path, 'utf8')` for a regular file of at most 1 MiB */
   readFile?: (path: string) => string;
   /** @defaultValue discards */
   logger?: KvdConfigLogger;
@@ -222,6 +222,26 @@ function yamlValue(key: string, v: unknown, file: string): string | undefined {
   throw new KvdConfigError(`invalid value for "${key}" in config file ${file}: expected a string, a number or a list of strings`, key);
 }
 
+/** A value quoted in an error, cut short: a 100 kB flag must not make a 100 kB log line. */
+function quoted(v: string): string {
+  return v.length > 200 ? `${JSON.stringify(v.slice(0, 200))}… (${v.length} characters)` : JSON.stringify(v);
+}
+
+/**
+ * Config files are a few hundred bytes; the cap keeps a wrong path (a log,
+ * a device) from costing memory, and the YAML parser's duplicate-key check
+ * is quadratic in the number of keys.
+ */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+/** Reads a config file that is a regular file of at most {@link MAX_CONFIG_BYTES}: a FIFO would block forever, /dev/zero never end. */
+function readRegularFile(path: string): string {
+  const st = statSync(path);
+  if (!st.isFile()) throw new Error('not a regular file');
+  if (st.size > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
+  return readFileSync(path, 'utf8');
+}
+
 function readConfigFile(path: string, readFile: (p: string) => string, logger: KvdConfigLogger): Map<string, string> {
   let text: string;
   try {
@@ -229,11 +249,17 @@ function readConfigFile(path: string, readFile: (p: string) => string, logger: K
   } catch (e) {
     throw new KvdConfigError(`cannot read config file ${path} (--config-file): ${(e as Error).message}`, 'config-file');
   }
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new KvdConfigError(`config file ${path} is larger than ${MAX_CONFIG_BYTES} bytes (--config-file)`, 'config-file');
+  }
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (e) {
-    throw new KvdConfigError(`config file ${path} is not valid YAML: ${(e as Error).message}`, 'config-file');
+    // The yaml package appends a code frame on further lines: one log line is
+    // enough, with the position it names.
+    const first = (e as Error).message.split('\n')[0];
+    throw new KvdConfigError(`config file ${path} is not valid YAML: ${first}`, 'config-file');
   }
   const out = new Map<string, string>();
   if (doc === null || doc === undefined) return out;
@@ -287,7 +313,7 @@ function describe(raw: Raw): string {
 
 function invalid(flag: string, raw: Raw, reason: string): KvdConfigError {
   const where = raw.source === 'flag' ? '' : ` (from ${describe(raw)})`;
-  return new KvdConfigError(`invalid value ${JSON.stringify(raw.value)} for flag --${flag}${where}: ${reason}`, flag);
+  return new KvdConfigError(`invalid value ${quoted(raw.value)} for flag --${flag}${where}: ${reason}`, flag);
 }
 
 function parseInt10(flag: string, raw: Raw, min: number): number {
@@ -315,7 +341,7 @@ function urlProblem(u: string, schemes: readonly string[]): string | undefined {
   try {
     url = new URL(u);
   } catch {
-    return `${JSON.stringify(u)} is not a URL`;
+    return `${quoted(u)} is not a URL`;
   }
   if (!schemes.includes(url.protocol)) return `URL scheme must be ${schemes.map((s) => s.slice(0, -1)).join(', ')}: ${u}`;
   if (url.hostname === '' || !/:\d+$/.test(url.host)) return `URL address does not have the form "host:port": ${u}`;
@@ -340,7 +366,7 @@ function parseCluster(flag: string, raw: Raw): Map<string, string[]> {
     const p = part.trim();
     if (p === '') continue;
     const eq = p.indexOf('=');
-    if (eq <= 0) throw invalid(flag, raw, `${JSON.stringify(p)} is not name=url`);
+    if (eq <= 0) throw invalid(flag, raw, `${quoted(p)} is not name=url`);
     const name = p.slice(0, eq).trim();
     const url = p.slice(eq + 1).trim();
     const problem = urlProblem(url, PEER_SCHEMES);
@@ -400,7 +426,7 @@ export function loadConfig(options: LoadConfigOptions): KvdConfig {
     configFile = configFileRaw.value;
     if (configFile === '') throw new KvdConfigError('--config-file: empty path', 'config-file');
     logger.info(`Loading server configuration from ${JSON.stringify(configFile)}`);
-    fromFile = readConfigFile(configFile, options.readFile ?? ((p) => readFileSync(p, 'utf8')), logger);
+    fromFile = readConfigFile(configFile, options.readFile ?? readRegularFile, logger);
   }
 
   const sources: Record<string, KvdConfigSource> = { 'config-file': configFileRaw?.source ?? 'default' };
@@ -465,7 +491,7 @@ export function loadConfig(options: LoadConfigOptions): KvdConfig {
   }
   const discoverySrv = optString('discovery-srv');
   if (discoverySrv !== undefined && !/^[A-Za-z0-9_.-]+$/.test(discoverySrv)) {
-    throw new KvdConfigError(`invalid value ${JSON.stringify(discoverySrv)} for flag --discovery-srv: not a DNS domain`, 'discovery-srv');
+    throw new KvdConfigError(`invalid value ${quoted(discoverySrv)} for flag --discovery-srv: not a DNS domain`, 'discovery-srv');
   }
   const dnsRaw = optString('dns-servers');
   const dnsServers = dnsRaw?.split(',').map((s) => s.trim()).filter((s) => s !== '');

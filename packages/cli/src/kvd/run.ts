@@ -36,7 +36,7 @@ export function etcdStyleLogger(write: (line: string) => void = (l) => process.s
  * or foreign data dir, a name missing from the initial cluster, ...).
  */
 export async function startKvd(argv: readonly string[], env: NodeJS.ProcessEnv, logger = etcdStyleLogger()): Promise<Kvd> {
-  const config = loadConfig({ argv: [...argv], env, readFile: (p) => readFileSync(p, 'utf8'), logger });
+  const config = loadConfig({ argv: [...argv], env, logger });
   const opts = toNodeOptions(config, (p) => readFileSync(p));
   for (const u of opts.unusedListenPeerUrls) logger.warn(`kvd: listens for peers on ${opts.transport.listen} only; ignoring ${u}`);
   logger.info(`kvd: name = ${config.name}, data dir = ${config.dataDir}`);

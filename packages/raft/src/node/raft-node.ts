@@ -454,8 +454,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private receive(m: Message): void {
     if (!this.running) return;
-    if (m.type === MessageType.MsgRemoved) return this.learnedRemoved(`member ${m.from} says this member was removed`);
-    if (m.type === MessageType.MsgPropResp) return this.proposalsRefused(m);
+    // Driver messages act on this member without the core's checks: only a
+    // member may send them (anyone past the transport's handshake could
+    // otherwise stop a member for good, or fail its proposals).
+    if (m.type === MessageType.MsgRemoved || m.type === MessageType.MsgPropResp) {
+      if (this.members.get(m.from) === undefined) {
+        this.logger.warn(`${this.id} dropped ${MessageType[m.type]} from ${String(m.from)}: not a member`);
+        return;
+      }
+      if (m.type === MessageType.MsgRemoved) return this.learnedRemoved(`member ${m.from} says this member was removed`);
+      return this.proposalsRefused(m);
+    }
     if (this.members.isRemoved(m.from)) return this.noticeRemoved(m.from);
     if (m.type === MessageType.MsgApp) this.metrics.appendsReceived++;
     if (m.type === MessageType.MsgHeartbeatResp || m.type === MessageType.MsgAppResp) {
