@@ -7,8 +7,12 @@
 // member and adding a fresh one — alone and combined, and the checks
 // afterwards: linearizability of every key's history (the final quorum
 // reads on every member are part of it, so a lost acknowledged write is a
-// stale read), stores identical at the same index, and no member that
-// crashed on its own or never came back.
+// stale read), stores identical at the same index, no member that crashed
+// on its own or never came back, and watches over HTTP (issue 7): a
+// long-poll watcher of the prefix on every member (and a stream=true one
+// on the first) saw every change exactly once in index order, agreeing
+// with the others and with the final reads, and a watch resumed from 500
+// indexes back gets exactly what they saw (watch-check.ts).
 //
 // The structure follows memory-run.ts; the differences are those of real
 // time and real processes: the nemesis draws its faults from a shuffled
@@ -26,8 +30,10 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { initialCluster, memberSpecs, startDaemon, type Daemon, type MemberSpec } from '../helpers/daemons.ts';
 import { HttpRequestError, httpEndpoint, httpRequest, type HttpAnswer } from './http-endpoint.ts';
-import { checkHistory } from './linearizability.ts';
+import { HttpWatcher, stayedConnected, type WatchEvent, type WatchRecord } from './http-watcher.ts';
+import { checkHistory, type Operation } from './linearizability.ts';
 import type { MemoryRunReport } from './memory-run.ts';
+import { checkResumedWatch, checkWatches, coveringRecord, type ResumedWatch } from './watch-check.ts';
 import { rng, runWorkload, type Endpoint } from './workload.ts';
 
 /** The faults a process run can inject. */
@@ -62,7 +68,9 @@ export interface ProcessRunOptions {
 }
 
 /** What a run saw; the fields it shares with a memory run mean the same. */
-export interface ProcessRunReport extends Omit<MemoryRunReport, 'watchEvents'> {
+export interface ProcessRunReport extends MemoryRunReport {
+  /** Every HTTP watch's record (a watcher starts a new one when its history was cleared). */
+  watches: WatchRecord[];
   /** kvd processes started, restarts included. */
   processes: number;
   /** The store index the members agreed on at the end. */
@@ -111,6 +119,7 @@ export async function runProcessJepsen(opts: ProcessRunOptions): Promise<Process
   const dir = mkdtempSync(join(tmpdir(), 'kv-jepsen-'));
   const control = new Agent({ keepAlive: false });
   const members: Member[] = [];
+  const watchers: { m: Member; w: HttpWatcher }[] = [];
   const token = `jepsen-${opts.seed}`;
   const extra = [
     '--heartbeat-interval', String(opts.heartbeatMs ?? 50),
@@ -158,9 +167,19 @@ export async function runProcessJepsen(opts: ProcessRunOptions): Promise<Process
     m.paused = false;
     processes++;
   };
+  /** Notes on `m`'s watches what the harness did to it: they no longer count as connected throughout. */
+  const disturb = (m: Member, what: string): void => {
+    for (const { w } of watchers.filter((x) => x.m === m)) w.current.faults.push(`${what} at t=${(now() / 1000).toFixed(1)}s`);
+  };
+  /** Watches `m`'s prefix from `waitIndex` on, long-polling or streaming, until the run stops it. */
+  const watch = (m: Member, mode: 'long-poll' | 'stream', waitIndex: number): void => {
+    const w = new HttpWatcher({ member: m.name, clientUrl: m.spec.clientUrl, prefix: PREFIX, mode, waitIndex, gone: () => m.removed, backoff: () => sleep(100) });
+    watchers.push({ m, w });
+  };
   const kill = async (m: Member): Promise<void> => {
     const d = m.daemon;
     if (d === undefined) return;
+    disturb(m, m.removed ? 'removed' : 'SIGKILL');
     m.killed.add(d);
     m.daemon = undefined;
     m.paused = false;
@@ -243,6 +262,89 @@ export async function runProcessJepsen(opts: ProcessRunOptions): Promise<Process
   };
   const across = (left: readonly Member[], right: readonly Member[]): [Member, Member][] => left.flatMap((a) => right.map((b): [Member, Member] => [a, b]));
 
+  /**
+   * The watch checks, once the stores converged at `finalIndex` and the
+   * final reads are in `history`: one last change (a sentinel key) that
+   * every watcher still watching must see, a watch resumed from 500
+   * indexes back on every member, then watch-check.ts over all the
+   * records. Returns the number of events the watchers saw.
+   */
+  const checkHttpWatches = async (finalIndex: number | undefined, history: readonly Operation[]): Promise<number> => {
+    // The sentinel's index is past every change of the run: a watcher that saw it missed nothing before.
+    let end: number | undefined;
+    const sentinelEnd = performance.now() + 30_000;
+    for (let i = 0; end === undefined && performance.now() < sentinelEnd; i++) {
+      const m = current()[i % current().length]!;
+      const a = await httpRequest(control, `${m.spec.clientUrl}/v2/keys${PREFIX}/end`, { method: 'PUT', form: { value: `seed ${opts.seed}` }, timeoutMs: 5000 }).catch(() => undefined);
+      if (a !== undefined && (a.status === 200 || a.status === 201)) end = (a.body as { node: { modifiedIndex: number } }).node.modifiedIndex;
+      else await sleep(250);
+    }
+    if (end === undefined) {
+      problems.push(`watch checks: could not write ${PREFIX}/end within 30 s`);
+      await Promise.all(watchers.map(({ w }) => w.stop()));
+      return watchers.reduce((n, { w }) => n + w.records.reduce((k, r) => k + r.events.length, 0), 0);
+    }
+    // Every watcher still watching gets there, or is reported by checkWatches.
+    const deadline = new Promise<void>((r) => setTimeout(r, 30_000).unref());
+    await Promise.race([Promise.all(watchers.map(({ w }) => w.until(end))), deadline]);
+    await Promise.all(watchers.map(({ w }) => w.stop()));
+    const records = watchers.flatMap(({ w }) => w.records);
+    const events = records.reduce((n, r) => n + r.events.length, 0);
+    log(
+      `watches: ${records.length} records, ${events} events, ${records.filter(stayedConnected).length} connected throughout, ` +
+        `${records.filter((r) => r.ended?.startsWith('401') === true).length} ended by 401, sentinel at ${end}`,
+    );
+    for (const r of records) {
+      const what = [...r.faults, ...r.interruptions.map((i) => `${i.why} after ${i.reached}`), ...(r.ended ? [`ended: ${r.ended}`] : [])];
+      log(`watch ${r.name}: [${r.startIndex}, ${r.reached}], ${r.events.length} events${what.length ? `; ${what.join('; ')}` : ''}`);
+    }
+
+    // Resumed from 500 indexes back, on every member: exactly what the watchers saw.
+    const from = Math.max(1, (finalIndex ?? end) - 500);
+    const reference = coveringRecord(records, from, end);
+    const agent = new Agent({ keepAlive: true });
+    const resumed = await Promise.all(current().map((m) => resumeWatch(agent, m, from, end)));
+    agent.destroy();
+    for (const r of resumed) {
+      if (typeof r === 'string') problems.push(r);
+      else if (reference === undefined) log(`watches: no watcher covered [${from}, ${end}], so the watch resumed on ${r.member} is not compared`);
+      else problems.push(...checkResumedWatch(r, reference));
+    }
+
+    const last = new Map<string, string | null>();
+    for (const o of history) if (o.client === -1 && o.input.f === 'read') last.set(o.key, o.output as string | null);
+    const acknowledged = history.flatMap((o) =>
+      o.outcome !== 'ok' ? []
+      : o.input.f === 'write' ? [{ key: o.key, value: o.input.value }]
+      : o.input.f === 'cas' && o.output === true ? [{ key: o.key, value: o.input.to }]
+      : [],
+    );
+    problems.push(...checkWatches({ records, final: { index: end, values: last }, acknowledged }));
+    return events;
+  };
+
+  /** Long-polls `m` from `from` to `to` as a client resuming after a break would; a string is a problem. */
+  const resumeWatch = async (agent: Agent, m: Member, from: number, to: number): Promise<ResumedWatch | string> => {
+    const events: WatchEvent[] = [];
+    let waitIndex = from;
+    for (let cuts = 0; waitIndex <= to && cuts < 10; ) {
+      const url = `${m.spec.clientUrl}/v2/keys${PREFIX}?wait=true&recursive=true&waitIndex=${waitIndex}`;
+      const a = await httpRequest(agent, url, { timeoutMs: 10_000 }).catch((e: Error) => e);
+      if (a instanceof Error) return `a watch resumed from ${from} on ${m.name} failed at waitIndex ${waitIndex}: ${a.message}`;
+      const body = a.body as { action?: string; node?: { key: string; value?: string; modifiedIndex: number }; errorCode?: number; cause?: string };
+      if (a.status === 401 && body.errorCode === 401) return { member: m.name, from, to, events, cleared: `401 ${body.cause ?? ''}` };
+      if (a.status === 200 && body.action !== undefined && body.node !== undefined) {
+        events.push({ action: body.action, key: body.node.key, value: body.node.value ?? null, index: body.node.modifiedIndex });
+        waitIndex = body.node.modifiedIndex + 1;
+      } else if (a.status === 200 && a.body === '') {
+        cuts++; // the member restored a snapshot under it: ask again
+      } else {
+        return `a watch resumed from ${from} on ${m.name} got ${a.status} ${JSON.stringify(a.body).slice(0, 200)} at waitIndex ${waitIndex}`;
+      }
+    }
+    return waitIndex > to ? { member: m.name, from, to, events } : `a watch resumed from ${from} on ${m.name} was cut 10 times`;
+  };
+
   try {
     // ---- the cluster ----
     const specs = await memberSpecs(Array.from({ length: size }, (_, i) => `n${i + 1}`));
@@ -255,6 +357,10 @@ export async function runProcessJepsen(opts: ProcessRunOptions): Promise<Process
     }
     assert.ok(members.every((m) => m.id !== ''), 'every member is listed in /v2/members');
     log(`cluster up: ${members.map((m) => `${m.name}=${m.id}`).join(' ')}`);
+
+    // Watchers from the first index, so they cover every change of the load.
+    for (const m of members) watch(m, 'long-poll', 1);
+    watch(members[0]!, 'stream', 1);
 
     const keys = Array.from({ length: opts.keys ?? 3 }, (_, i) => `${PREFIX}/r${i}`);
     const workload = runWorkload({
@@ -295,6 +401,8 @@ export async function runProcessJepsen(opts: ProcessRunOptions): Promise<Process
       const m = addMember(spec!, ['--initial-cluster', names.join(','), '--initial-cluster-state', 'existing', '--initial-cluster-token', token]);
       m.id = id;
       start(m);
+      // From the newest change any watcher saw: older ones may be gone from what the new member gets.
+      watch(m, 'long-poll', Math.max(...watchers.map(({ w }) => w.current.reached)) + 1);
       log(`membership: added ${name}=${id}`);
     };
 
@@ -321,6 +429,7 @@ export async function runProcessJepsen(opts: ProcessRunOptions): Promise<Process
           const d = victim.daemon!;
           d.child.kill('SIGSTOP');
           victim.paused = true;
+          disturb(victim, 'SIGSTOP');
           log(`nemesis: SIGSTOP ${victim.name}`);
           return async () => {
             if (victim.daemon !== d) return;
@@ -507,6 +616,8 @@ export async function runProcessJepsen(opts: ProcessRunOptions): Promise<Process
       await sleep(100);
     }
 
+    const watchEvents = await checkHttpWatches(finalIndex, history);
+
     // No member process ended on its own, except one removed from the cluster.
     for (const m of members) {
       for (const d of m.incarnations) {
@@ -516,8 +627,12 @@ export async function runProcessJepsen(opts: ProcessRunOptions): Promise<Process
       }
     }
 
-    return { seed: opts.seed, history, stats, faults, check, checkMs, processes, finalIndex, problems, logs: logsOf(members) };
+    const watches = watchers.flatMap(({ w }) => w.records);
+    return { seed: opts.seed, history, stats, faults, check, checkMs, watchEvents, watches, processes, finalIndex, problems, logs: logsOf(members) };
   } finally {
+    // Stopped before the members go, so the kills below are not faults of any record.
+    await Promise.all(watchers.map(({ w }) => w.stop()));
+    watchers.length = 0;
     for (const m of members) {
       if (m.paused) m.daemon?.child.kill('SIGCONT');
       await kill(m);
@@ -550,9 +665,11 @@ export async function assertProcessRunPasses(opts: ProcessRunOptions): Promise<P
 
 function summary(r: ProcessRunReport): string {
   const faults = Object.entries(r.faults).map(([k, v]) => `${k}×${v}`).join(' ');
+  const steady = r.watches.filter(stayedConnected).length;
   return (
     `# seed ${r.seed}: ${r.history.length} ops (${r.stats.ok} ok, ${r.stats.fail} failed, ${r.stats.unknown} unknown), ` +
-    `faults ${faults || 'none'}, ${r.processes} kvd processes, final index ${r.finalIndex}, checked in ${r.checkMs.toFixed(0)} ms`
+    `faults ${faults || 'none'}, ${r.processes} kvd processes, final index ${r.finalIndex}, ` +
+    `${r.watchEvents} watch events in ${r.watches.length} watches (${steady} connected throughout), checked in ${r.checkMs.toFixed(0)} ms`
   );
 }
 

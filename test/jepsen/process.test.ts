@@ -2,8 +2,10 @@
 // nemesis — SIGKILL and restart, SIGSTOP past the election timeout,
 // partitions through --experimental-fault-injection, removing a member and
 // adding a fresh one — drawn in turn and combined, with clients on every
-// member's HTTP API. `npm run test:jepsen` runs more seeds for longer
-// (process.long.test.ts). KV_JEPSEN_SEED=N reruns one seed.
+// member's HTTP API and a watcher of their keys on every member (long
+// polls, and a stream on one; see watch-check.ts). `npm run test:jepsen`
+// runs more seeds for longer (process.long.test.ts). KV_JEPSEN_SEED=N
+// reruns one seed.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { startCluster, stopAll } from '../helpers/daemons.ts';
@@ -76,4 +78,5 @@ test('three kvd processes stay linearizable and converge under every fault, alon
   const struck = ALL_PROCESS_FAULTS.filter((f) => (r.faults[f] ?? 0) > 0);
   assert.ok(struck.length >= 6, `few faults struck: ${JSON.stringify(r.faults)}`);
   assert.ok(r.stats.ok > 200, `only ${r.stats.ok} operations completed`);
+  assert.ok(r.watchEvents > 0, 'the HTTP watchers saw no change');
 });
