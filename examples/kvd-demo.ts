@@ -90,7 +90,9 @@ try {
 
   await kvctl(all, 'member', 'list');
   await kvctl(on(2), 'set', '/message', 'set by infra2');
-  for (let i = 0; i < 3; i++) await kvctl(on(i), 'get', '/message');
+  // --quorum: a plain get is served from the member's own copy (etcd's
+  // default too), which may trail the write's acknowledgement by a round trip.
+  for (let i = 0; i < 3; i++) await kvctl(on(i), 'get', '--quorum', '/message');
   await kvctl(all, 'mkdir', '/jobs');
   await kvctl(all, 'set', '/jobs/backup', 'hourly');
   await kvctl(all, 'ls', '--recursive');

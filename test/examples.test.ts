@@ -227,11 +227,11 @@ test('service: only the elected instance runs the job, which moves on SIGKILL (a
 test('kvd-demo (npm start): three kvd processes driven with kvctl, failover and quorum loss, then every kvd exits', { timeout: 300_000 }, async () => {
   const r = await run(command('examples/kvd-demo.ts'), 270_000);
   // member list: three members, each with its peer and client URL.
-  const members = all(r, /^ {2}[0-9a-f]{16}: name=(infra\d) peerURLs=http:\/\/127\.0\.0\.1:(\d+) clientURLs=http:\/\/127\.0\.0\.1:(\d+) isLeader=(true|false)$/);
+  const members = all(r, /^ {2}[0-9a-f]{1,16}: name=(infra\d) peerURLs=http:\/\/127\.0\.0\.1:(\d+) clientURLs=http:\/\/127\.0\.0\.1:(\d+) isLeader=(true|false)$/);
   assert.deepEqual(members.map((m) => m[1]).sort(), ['infra0', 'infra1', 'infra2'], `member list${r.output}`);
   assert.equal(members.filter((m) => m[4] === 'true').length, 1, 'one leader in member list');
   // A write on infra2, read on each member.
-  const reads = r.stdout.match(/^\$ kvctl get \/message\n {2}set by infra2$/gm) ?? [];
+  const reads = r.stdout.match(/^\$ kvctl get --quorum \/message\n {2}set by infra2$/gm) ?? [];
   assert.equal(reads.length, 3, `the value set on infra2 was read on all three members${r.output}`);
   line(r, /^ {2}cluster is healthy$/);
   line(r, /^# SIGKILL the leader, infra\d$/);

@@ -130,16 +130,26 @@ export async function startCluster(
   names: readonly string[],
   opts: { dir?: string; bootstrap?: readonly string[]; extra?: readonly string[] } = {},
 ): Promise<Daemon[]> {
-  const dir = opts.dir ?? tempDir(`kv-${kind}-`);
-  const specs = await memberSpecs(names);
-  const bootstrap = opts.bootstrap ?? [
-    '--initial-cluster', initialCluster(specs),
-    '--initial-cluster-state', 'new',
-    '--initial-cluster-token', `${kind}-${Math.random().toString(16).slice(2)}`,
-  ];
-  const members = specs.map((s) => startDaemon(kind, s, dir, [...bootstrap, ...(opts.extra ?? [])]));
-  await Promise.all(members.map((m) => healthy(m)));
-  return members;
+  // A free port found here can be taken by another process before the
+  // daemon binds it (tests run in parallel): start again on fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    const dir = opts.dir !== undefined && attempt === 1 ? opts.dir : tempDir(`kv-${kind}-`);
+    const specs = await memberSpecs(names);
+    const bootstrap = opts.bootstrap ?? [
+      '--initial-cluster', initialCluster(specs),
+      '--initial-cluster-state', 'new',
+      '--initial-cluster-token', `${kind}-${Math.random().toString(16).slice(2)}`,
+    ];
+    const members = specs.map((s) => startDaemon(kind, s, dir, [...bootstrap, ...(opts.extra ?? [])]));
+    try {
+      await Promise.all(members.map((m) => healthy(m)));
+      return members;
+    } catch (e) {
+      const portTaken = members.some((m) => /address already in use|EADDRINUSE/.test(m.log()));
+      await Promise.all(members.map((m) => m.kill()));
+      if (!portTaken || attempt >= 3 || opts.bootstrap !== undefined) throw e;
+    }
+  }
 }
 
 /** Kills every daemon started here and removes the temp directories. */
