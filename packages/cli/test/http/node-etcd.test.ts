@@ -259,6 +259,7 @@ for (const kind of kinds) {
       // The watcher object on a directory, through the client that picks any member
       // (it re-polls with waitIndex = modifiedIndex + 1 after each event).
       const from = (await ok((cb) => c[0].set('/nd/marker', 'x', cb))).index + 1;
+      const baseline = await watchers(members[2]);
       const w = any.watcher('/nd/ww', from, { recursive: true });
       const seen = collect(w);
       const sets: string[] = [];
@@ -281,7 +282,10 @@ for (const kind of kinds) {
         await stopped;
       }
 
-      // A watcher with no index starts at the next change.
+      // A watcher with no index starts at the next change. The stopped
+      // watcher's long poll may still be registered on members[2] (the
+      // server notices the closed connection a little later): wait for it to go.
+      await until(async () => (await watchers(members[2])) <= baseline, 'the stopped watcher to be released');
       const n = await watchers(members[2]);
       const w2 = c[2].watcher('/nd/wn');
       const seen2 = collect(w2);
