@@ -2,18 +2,25 @@
 import { createServer } from 'node:net';
 
 /**
- * Resolves with a TCP port on 127.0.0.1 that nothing listened on a moment
- * ago (the OS picks it; another process could still take it before the
- * member binds it, which is unlikely).
+ * Resolves with a TCP port on 127.0.0.1 that nothing listens on now, for a
+ * member to bind a moment later. It is drawn below the kernel's ephemeral
+ * range (32768–60999 on Linux): a port the OS handed out for listen(0) and
+ * took back can go to the next outgoing connection of any process — under
+ * parallel tests that happened often enough to fail runs with EADDRINUSE.
  */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free TCP port found in 20000–31999 on 127.0.0.1');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 

@@ -1,9 +1,9 @@
 // Runs test/fixtures/member.ts as a child process and talks to it in JSON
 // lines: the harness of the multi-process cluster tests and benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../examples/local-processes.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/member.ts', import.meta.url));
 
@@ -27,17 +27,7 @@ export interface Reply<T = unknown> {
   ms: number;
 }
 
-/** A free TCP port on 127.0.0.1 (the OS picks; closed again before use). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export class MemberProcess {
   readonly child: ChildProcess;

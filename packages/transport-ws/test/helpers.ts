@@ -2,12 +2,12 @@
 // a handler that records what arrives, a logger that keeps its lines, and
 // waitFor for conditions that real sockets make true "soon". Nothing sleeps
 // for a fixed time: waitFor polls with a deadline and says what it waited for.
-import { createServer } from 'node:net';
 
 import { MessageType, type Message, type NodeId, type RaftLogger } from '@kv/raft';
 
 import type { WsTransportOptions } from '../src/options.ts';
 import { wsTransport, type WsTransport } from '../src/ws-transport.ts';
+import { freePort } from '../../../examples/local-processes.ts';
 
 /** A logger that keeps every line, prefixed by its level. */
 export function captureLogger(lines: string[]): RaftLogger {
@@ -92,18 +92,7 @@ export function linesWith(lines: readonly string[], text: string): string[] {
   return lines.filter((l) => l.includes(text));
 }
 
-/** A TCP port that was free a moment ago (for tests that need URLs before listening). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** The next turn of the event loop (after pending I/O callbacks). */
 export function nextTurn(): Promise<void> {

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { freePort } from '../../../../examples/local-processes.ts';
 
 const BIN = fileURLToPath(new URL('../../src/kvd/bin.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kvd-test-'));
@@ -20,15 +20,6 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function kvd(args: string[]): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, ['--conditions=kv-source', '--import', 'tsx', BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,10 +4,10 @@
 // no event to await (a port that starts answering, a file that fills up).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../../../examples/local-processes.ts';
 
 const KVD = fileURLToPath(new URL('../../src/kvd/bin.ts', import.meta.url));
 const KVCTL = fileURLToPath(new URL('../../src/kvctl/bin.ts', import.meta.url));
@@ -80,15 +80,7 @@ function closed(stream: NodeJS.ReadableStream): Promise<void> {
   });
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Polls `cond` until it holds (a condition without an event to await), or fails naming `what`. */
 export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
