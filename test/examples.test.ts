@@ -191,9 +191,10 @@ test('service: only the elected instance runs the job, which moves on SIGKILL (a
   assert.equal(ports.length, 3);
 
   // Elected, killed, replaced by another instance with a larger fencing token.
-  const firstLeader = line(r, /^ {2}(svc-[abc]): elected leader \(fencing token (\d+)\)$/);
+  // (On a starved machine an early leader may miss its TTL refresh and give
+  // the lock up; the walk-through then follows the next one.)
   const killed = line(r, /^# SIGKILL (svc-[abc]), the leader/)[1];
-  assert.equal(killed, firstLeader[1]);
+  line(r, new RegExp(`^ {2}${killed}: elected leader \\(fencing token (\\d+)\\)$`));
   const moved = line(r, /^# the job moved from (svc-[abc]) to (svc-[abc]) \d+ ms after the kill .*fencing token (\d+) -> (\d+), continuing at run (\d+)$/);
   assert.equal(moved[1], killed);
   assert.notEqual(moved[2], killed);
@@ -216,9 +217,9 @@ test('service: only the elected instance runs the job, which moves on SIGKILL (a
     assert.ok(runs[i].token >= runs[i - 1].token, `a run under an older fencing token came after a newer one${r.output}`);
   }
   assert.deepEqual(
-    runs.map((x) => x.by).filter((by, i, a) => by !== a[i - 1]),
+    runs.map((x) => x.by).filter((by, i, a) => by !== a[i - 1]).slice(-3),
     [killed, moved[2], handedOver[2]],
-    'the job ran on the first leader, then the second, then the third',
+    'the job ran on the killed leader, then the second, then the third',
   );
   assert.equal(lastLine(r), 'done.');
   await assertPortsFreed(ports, r);
