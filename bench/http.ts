@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/member-process.ts';
-import { percentile, progress, round, type Measurement } from './stats.ts';
+import { load, percentile, progress, round, type Measurement } from './stats.ts';
 
 export type HttpBenchKind = 'write' | 'read-linearizable' | 'read-serializable';
 
@@ -149,48 +149,17 @@ async function waitReady(c: Cluster, timeoutMs = 60_000): Promise<void> {
   }
 }
 
-interface LoadResult {
-  ops: number;
-  failed: number;
-  elapsed: number;
-  lat: number[];
-  firstError?: string;
-}
-
 /**
  * 64 closed-loop clients, client i on member i % 3 (one keep-alive agent per
  * member), each sending its next request as soon as the last one answers.
  */
-async function runLoad(agents: Agent[], urls: string[], seconds: number, op: (client: number, seq: number) => { method: string; path: string; body?: string }): Promise<LoadResult> {
-  const lat: number[] = [];
-  let ops = 0;
-  let failed = 0;
-  let seq = 0;
-  let firstError: string | undefined;
-  const t0 = performance.now();
-  const deadline = t0 + seconds * 1000;
-  const client = async (c: number): Promise<void> => {
+function runLoad(agents: Agent[], urls: string[], seconds: number, op: (client: number, seq: number) => { method: string; path: string; body?: string }) {
+  return load(seconds, CLIENTS, async (seq, c) => {
     const m = c % urls.length;
-    while (performance.now() < deadline) {
-      const { method, path, body } = op(c, seq++);
-      const start = performance.now();
-      try {
-        const r = await call(agents[m], urls[m], method, path, body);
-        if (r.status === 200 || r.status === 201) {
-          ops++;
-          lat.push(performance.now() - start);
-        } else {
-          failed++;
-          firstError ??= `${r.status} ${r.body.slice(0, 200)}`;
-        }
-      } catch (e) {
-        failed++;
-        firstError ??= (e as Error).message;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
-  return { ops, failed, elapsed: (performance.now() - t0) / 1000, lat, firstError };
+    const { method, path, body } = op(c, seq);
+    const r = await call(agents[m], urls[m], method, path, body);
+    if (r.status !== 200 && r.status !== 201) throw new Error(`${r.status} ${r.body.slice(0, 200)}`);
+  });
 }
 
 /** Log fsyncs so far, summed over the members, from each one's /metrics (count and seconds). */

@@ -36,26 +36,37 @@ export function progress(msg: string): void {
   process.stderr.write(msg + '\n');
 }
 
-/** Runs `op` from `concurrency` loops for `seconds`; returns ops/s and latencies. */
-export async function load(seconds: number, concurrency: number, op: (i: number) => Promise<unknown>): Promise<{ ops: number; elapsed: number; lat: number[]; failed: number }> {
+/**
+ * Runs `op` from `concurrency` loops for `seconds`; returns ops/s and
+ * latencies (every op's with one loop, every eighth's with more). `op` gets
+ * a sequence number and its loop's number; a throw counts as a failure and
+ * the first one's message is kept.
+ */
+export async function load(
+  seconds: number,
+  concurrency: number,
+  op: (i: number, worker: number) => Promise<unknown>,
+): Promise<{ ops: number; elapsed: number; lat: number[]; failed: number; firstError?: string }> {
   const lat: number[] = [];
   let ops = 0;
   let failed = 0;
   let seq = 0;
+  let firstError: string | undefined;
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
-  const worker = async (): Promise<void> => {
+  const worker = async (_: unknown, w: number): Promise<void> => {
     while (performance.now() < deadline) {
       const start = performance.now();
       try {
-        await op(seq++);
+        await op(seq++, w);
         ops++;
         if (concurrency === 1 || (ops & 7) === 0) lat.push(performance.now() - start);
-      } catch {
+      } catch (e) {
         failed++;
+        firstError ??= (e as Error).message;
       }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { ops, elapsed: (performance.now() - t0) / 1000, lat, failed };
+  return { ops, elapsed: (performance.now() - t0) / 1000, lat, failed, ...(firstError !== undefined ? { firstError } : {}) };
 }
